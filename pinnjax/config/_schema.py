@@ -1,0 +1,117 @@
+"""The run configuration schema: nested frozen dataclasses with typed defaults.
+
+Field metadata drives validation in `_load.py`:
+
+- `choices`: the allowed values of an enumerated string;
+- `min`: the smallest allowed value (inclusive); `gt`: a strict lower bound;
+- `max_lt`: a strict upper bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+def _field(default=dataclasses.MISSING, **meta):
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _positive(default):
+    return _field(default, min=1)
+
+
+def _nonnegative(default):
+    return _field(default, min=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProblemConfig:
+    # A shipped problem name ("poisson2d") or "path/to/file.py:ClassName".
+    name: str
+    # Free-form keyword arguments for the problem constructor.
+    params: dict[str, Any] = _field({})
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    width: int = _positive(64)
+    depth: int = _positive(4)  # hidden layers
+    activation: str = "tanh"
+    # {type: fourier, features: 64, scale: 1.0} or
+    # {type: periodic, axes: [0], periods: [2.0], harmonics: 1}
+    embedding: dict[str, Any] | None = None
+    # Random weight factorisation: {mean: 1.0, std: 0.1}
+    factorization: dict[str, Any] | None = None
+    hard_constraint: bool = False
+    dtype: str = _field("float32", choices=("float32", "float64"))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    steps: int = _positive(5000)
+    lr: float = _field(1e-3, gt=0)
+    warmup_steps: int = _nonnegative(0)
+    decay: str = _field("none", choices=("none", "exponential", "cosine"))
+    decay_rate: float = _field(0.9, gt=0)
+    decay_steps: int = _positive(1000)
+    lbfgs_steps: int = _nonnegative(0)  # L-BFGS steps after the Adam steps
+    lbfgs_memory: int = _positive(50)
+    log_every: int = _positive(100)
+    checkpoint_every: int = _positive(1000)
+    scan_steps: int = _positive(100)  # steps per compiled lax.scan chunk
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    interior: int = _positive(2000)
+    boundary: int = _nonnegative(400)
+    initial: int = _nonnegative(400)
+    resample_every: int = _positive(1)
+    method: str = _field("uniform", choices=("uniform", "sobol", "halton"))
+    rad: bool = False
+    rad_every: int = _positive(1000)
+    rad_k: float = _field(1.0, min=0)
+    rad_c: float = _field(1.0, min=0)
+    rad_pool: int = _positive(20000)
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    # Term name -> weight; terms not listed weigh 1.0.
+    weights: dict[str, float] = _field({})
+    balancing: str = _field("none", choices=("none", "gradnorm"))
+    balance_every: int = _positive(100)
+    balance_momentum: float = _field(0.9, min=0, max_lt=1)
+    causal: bool = False
+    causal_eps: float = _field(1.0, min=0)
+    causal_chunks: int = _positive(16)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    every: int = _positive(500)
+    # Points for problems with exact solutions; data-file references use their nodes.
+    points: int = _positive(10000)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    dir: str = "runs"
+    name: str | None = None
+    plots: bool = True
+    keep_checkpoints: int = _positive(3)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    problem: ProblemConfig
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    sampling: SamplingConfig = dataclasses.field(default_factory=SamplingConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+    seed: int = 0

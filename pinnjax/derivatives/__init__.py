@@ -1,0 +1,10 @@
+from ._activations import ACTIVATION_NAMES as ACTIVATION_NAMES
+from ._activations import AbstractActivation as AbstractActivation
+from ._activations import get_activation as get_activation
+from ._engine import Stage as Stage
+from ._engine import jet as jet
+from ._engine import network_stages as network_stages
+from ._engine import propagate_stages as propagate_stages
+from ._fallback import jet_autodiff as jet_autodiff
+from ._request import Jet as Jet
+from ._request import Request as Request

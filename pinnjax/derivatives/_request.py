@@ -1,0 +1,115 @@
+"""What a caller asks the engine for, by input axis; and the jet of arrays it gets back."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import equinox as eqx
+import jax
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """Which derivatives of the network output to propagate (hashable, so it is static under jit).
+
+    Axes are input-coordinate indices. Every field is optional; the value is always returned.
+
+    - ``first``: axes ``k`` for ``du/dx_k``.
+    - ``second``: axes ``k`` for ``d2u/dx_k^2`` (the diagonal Hessian, seed eq. 23).
+    - ``mixed``: pairs ``(i, j)``, ``i < j``, for ``d2u/dx_i dx_j`` (seed eq. 22).
+    - ``contractions``: weight vectors ``c`` (one weight per input axis) for
+      ``sum_k c_k d2u/dx_k^2``: a Laplacian is all ones, a spatial Laplacian of a space-time
+      input has a 0 on the time axis. Propagated as one column, not ``d``.
+    - ``third`` / ``fourth``: axes ``k`` for ``d3u/dx_k^3`` / ``d4u/dx_k^4``.
+    """
+
+    first: tuple[int, ...] = ()
+    second: tuple[int, ...] = ()
+    mixed: tuple[tuple[int, int], ...] = ()
+    contractions: tuple[tuple[float, ...], ...] = ()
+    third: tuple[int, ...] = ()
+    fourth: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        def axes(name):
+            value = getattr(self, name)
+            try:
+                out = tuple(int(k) for k in value)
+            except TypeError:
+                raise TypeError(f"Request.{name} must be a tuple of axis indices, got {value!r}") from None
+            if len(set(out)) != len(out):
+                raise ValueError(f"Request.{name} repeats an axis: {out}")
+            object.__setattr__(self, name, out)
+
+        for name in ("first", "second", "third", "fourth"):
+            axes(name)
+        mixed = []
+        for pair in self.mixed:
+            if len(pair) != 2 or int(pair[0]) == int(pair[1]):
+                raise ValueError(f"Request.mixed entries are pairs of two different axes, got {pair!r}")
+            mixed.append(tuple(sorted((int(pair[0]), int(pair[1])))))
+        if len(set(mixed)) != len(mixed):
+            raise ValueError(f"Request.mixed repeats a pair: {mixed}")
+        object.__setattr__(self, "mixed", tuple(mixed))
+        object.__setattr__(
+            self, "contractions", tuple(tuple(float(c) for c in w) for w in self.contractions)
+        )
+
+    @classmethod
+    def laplacian(cls, dim: int, *, skip: tuple[int, ...] = ()) -> "Request":
+        """Only the Laplacian over all axes but ``skip`` (e.g. the time axis)."""
+        return cls(contractions=(tuple(0.0 if k in skip else 1.0 for k in range(dim)),))
+
+    @classmethod
+    def full_hessian(cls, dim: int) -> "Request":
+        return cls(
+            first=tuple(range(dim)),
+            second=tuple(range(dim)),
+            mixed=tuple(itertools.combinations(range(dim), 2)),
+        )
+
+    @property
+    def max_order(self) -> int:
+        if self.fourth:
+            return 4
+        if self.third:
+            return 3
+        if self.second or self.mixed or self.contractions:
+            return 2
+        return 1 if self.first else 0
+
+    def check(self, dim: int) -> None:
+        """Raise a named error when an axis is out of range for a ``dim``-dimensional input."""
+        for name in ("first", "second", "third", "fourth"):
+            for k in getattr(self, name):
+                if not 0 <= k < dim:
+                    raise ValueError(
+                        f"Request.{name} asks for axis {k}, but the input has {dim} dimension(s) "
+                        f"(valid axes 0..{dim - 1})"
+                    )
+        for i, j in self.mixed:
+            if not (0 <= i < dim and 0 <= j < dim):
+                raise ValueError(f"Request.mixed pair {(i, j)} is out of range for a {dim}-dimensional input")
+        for w in self.contractions:
+            if len(w) != dim:
+                raise ValueError(
+                    f"Request.contractions weight vector has {len(w)} entries, the input has {dim} dimension(s)"
+                )
+
+
+class Jet(eqx.Module):
+    """The network's value and requested derivatives at one point.
+
+    Each array has the outputs first: ``value`` is ``(n_out,)``; ``first`` is
+    ``(n_out, len(request.first))`` in the order of ``request.first``; likewise ``second``,
+    ``mixed``, ``contractions``, ``third``, ``fourth``.
+    """
+
+    value: jax.Array
+    first: jax.Array
+    second: jax.Array
+    mixed: jax.Array
+    contractions: jax.Array
+    third: jax.Array
+    fourth: jax.Array
