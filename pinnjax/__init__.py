@@ -1,0 +1,28 @@
+"""pinnjax: physics-informed neural networks in JAX, built on a forward derivative engine."""
+
+__version__ = "0.1.0"
+
+from . import data as data
+from . import derivatives as derivatives
+from . import geometry as geometry
+from . import nn as nn
+from .derivatives import Jet as Jet
+from .derivatives import Request as Request
+from .derivatives import jet as jet
+from .geometry import Ball as Ball
+from .geometry import Box as Box
+from .geometry import Difference as Difference
+from .geometry import Intersection as Intersection
+from .geometry import Interval as Interval
+from .geometry import Polygon as Polygon
+from .geometry import TimeInterval as TimeInterval
+from .geometry import Union as Union
+from .nn import MLP as MLP
+from .problem import Dirichlet as Dirichlet
+from .problem import Initial as Initial
+from .problem import Neumann as Neumann
+from .problem import Periodic as Periodic
+from .problem import PointData as PointData
+from .problem import Problem as Problem
+from .problem import Robin as Robin
+from .problem import UndeclaredDerivativeError as UndeclaredDerivativeError

@@ -8,3 +8,7 @@ from ._engine import propagate_stages as propagate_stages
 from ._fallback import jet_autodiff as jet_autodiff
 from ._request import Jet as Jet
 from ._request import Request as Request
+from ._jet_ops import closure as closure
+from ._jet_ops import jet_add as jet_add
+from ._jet_ops import jet_mul as jet_mul
+from ._jet_ops import restrict as restrict

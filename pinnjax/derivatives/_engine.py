@@ -129,6 +129,12 @@ def _add(zero, *terms):
     return out
 
 
+def _scale(sk: jax.Array, g: jax.Array) -> jax.Array:
+    """``sk * g`` for an activation derivative ``sk`` (width,) and a group ``g`` in group
+    storage, broadcast explicitly over the rows (works under ``jax_numpy_rank_promotion="raise"``)."""
+    return sk * g if g.ndim == 1 else sk[None, :] * g
+
+
 def _combine(plan: _Plan, z: list, s: list, act: AbstractActivation) -> list:
     """Apply the activation to the pre-activation groups ``z = [z0, Z1, Z2, ZC, ZM, Z3, Z4]``
     (``z0`` is ``(width,)``, the others ``(rows, width)``, None for an exact zero, as at the
@@ -137,7 +143,7 @@ def _combine(plan: _Plan, z: list, s: list, act: AbstractActivation) -> list:
     out = [s[0]] + [None] * 6
     if not plan.a1:
         return out
-    out[1] = s[1] * Z1
+    out[1] = _scale(s[1], Z1)
     if plan.order < 2:
         return out
     curved = not act.is_linear  # A'' != 0
@@ -147,21 +153,21 @@ def _combine(plan: _Plan, z: list, s: list, act: AbstractActivation) -> list:
 
     if plan.a2:
         z1 = _take(Z1, plan.pos_in("a1", "a2"))
-        out[2] = _add(zero(len(plan.a2)), s[2] * z1 * z1 if curved else None, None if Z2 is None else s[1] * Z2)
+        out[2] = _add(zero(len(plan.a2)), _scale(s[2], z1 * z1) if curved else None, None if Z2 is None else _scale(s[1], Z2))
     if plan.weights:
-        out[3] = _add(zero(len(plan.weights)), s[2] * _contract(plan.weights, Z1 * Z1) if curved else None, None if ZC is None else s[1] * ZC)
+        out[3] = _add(zero(len(plan.weights)), _scale(s[2], _contract(plan.weights, Z1 * Z1)) if curved else None, None if ZC is None else _scale(s[1], ZC))
     if plan.mixed:
         ii = tuple(p[0] for p in plan.mixed)
         jj = tuple(p[1] for p in plan.mixed)
-        out[4] = _add(zero(len(plan.mixed)), s[2] * _take(Z1, ii) * _take(Z1, jj) if curved else None, None if ZM is None else s[1] * ZM)
+        out[4] = _add(zero(len(plan.mixed)), _scale(s[2], _take(Z1, ii) * _take(Z1, jj)) if curved else None, None if ZM is None else _scale(s[1], ZM))
     if plan.a3:
         z1 = _take(Z1, plan.pos_in("a1", "a3"))
         z2 = None if Z2 is None else _take(Z2, plan.pos_in("a2", "a3"))
         out[5] = _add(
             zero(len(plan.a3)),
-            None if Z3 is None else s[1] * Z3,
-            s[3] * z1**3 if curved else None,
-            3 * s[2] * z1 * z2 if (curved and z2 is not None) else None,
+            None if Z3 is None else _scale(s[1], Z3),
+            _scale(s[3], z1**3) if curved else None,
+            _scale(3 * s[2], z1 * z2) if (curved and z2 is not None) else None,
         )
     if plan.a4:
         z1 = _take(Z1, plan.pos_in("a1", "a4"))
@@ -169,10 +175,10 @@ def _combine(plan: _Plan, z: list, s: list, act: AbstractActivation) -> list:
         z3 = None if Z3 is None else _take(Z3, plan.pos_in("a3", "a4"))
         out[6] = _add(
             zero(len(plan.a4)),
-            None if Z4 is None else s[1] * Z4,
-            s[4] * z1**4 if curved else None,
-            (6 * s[3] * z1 * z1 + 3 * s[2] * z2) * z2 if (curved and z2 is not None) else None,
-            4 * s[2] * z1 * z3 if (curved and z3 is not None) else None,
+            None if Z4 is None else _scale(s[1], Z4),
+            _scale(s[4], z1**4) if curved else None,
+            (_scale(6 * s[3], z1 * z1) + _scale(3 * s[2], z2)) * z2 if (curved and z2 is not None) else None,
+            _scale(4 * s[2], z1 * z3) if (curved and z3 is not None) else None,
         )
     return out
 

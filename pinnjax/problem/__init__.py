@@ -1,0 +1,12 @@
+from ._conditions import AbstractCondition as AbstractCondition
+from ._conditions import Dirichlet as Dirichlet
+from ._conditions import Initial as Initial
+from ._conditions import Neumann as Neumann
+from ._conditions import Periodic as Periodic
+from ._conditions import PointData as PointData
+from ._conditions import Robin as Robin
+from ._names import Fields as Fields
+from ._names import NameSpace as NameSpace
+from ._names import UndeclaredDerivativeError as UndeclaredDerivativeError
+from ._problem import Problem as Problem
+from ._problem import Term as Term

@@ -1,0 +1,189 @@
+"""A PDE problem as data: a domain, a residual written for one point, conditions, and
+optionally an exact solution or reference data, unknown coefficients and a hard constraint.
+
+Array fields of a problem (and any network inside it) are *unknowns*: the trainer optimises
+them beside the solution network, which is how inverse problems are written."""
+
+from __future__ import annotations
+
+import abc
+import functools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..derivatives import Jet, Request, closure, jet, jet_add, jet_mul, restrict
+from ..derivatives._fallback import jet_autodiff
+from ._conditions import AbstractCondition
+from ._names import DerivativeTable, Fields, NameSpace
+
+
+class Problem(eqx.Module):
+    """Base class of every problem. Subclasses set, as class attributes or properties:
+
+    - ``domain``: a ``pinnjax.geometry`` domain (space, or space * TimeInterval)
+    - ``outputs``: output names, default ``("u",)``
+    - ``needs``: the derivative names the residual reads (``("u_t", "u_xx")``)
+    - ``conditions``: a tuple of conditions (Dirichlet, Neumann, Initial, ...)
+
+    and implement ``residual(self, x, d)`` for one point ``x`` with ``d.u_t``, ``d.u_xx``...
+    returning a scalar or a tuple of components. Optional: ``exact(self, x)`` (the solution at
+    one point), ``reference(self)`` (a ``ReferenceData`` to evaluate against), and
+    ``constraint(self, x) -> (g, D)`` for a hard constraint ``u = g(x) + D(x) * network(x)``.
+    """
+
+    outputs = ("u",)
+    needs = ()
+    conditions = ()
+    residual_names = None
+
+    @abc.abstractmethod
+    def residual(self, x, d):
+        """PDE residual at one point ``x`` from its derivatives ``d``."""
+
+    # --- names ---------------------------------------------------------------------------
+
+    @property
+    def coords(self) -> tuple[str, ...]:
+        return tuple(self.domain.coord_names)
+
+    @property
+    def time_axis(self) -> int | None:
+        return self.domain.dim - 1 if "initial" in self.domain.boundary_parts else None
+
+    @property
+    def namespace(self) -> NameSpace:
+        return NameSpace(self.coords, tuple(self.outputs), self.time_axis)
+
+    @property
+    def has_exact(self) -> bool:
+        return type(self).exact is not Problem.exact
+
+    def exact(self, x):
+        """The exact solution at one point, shape (n_outputs,) or scalar."""
+        raise NotImplementedError(f"{type(self).__name__} has no exact solution")
+
+    def reference(self):
+        """Reference data (points, values) to evaluate against, or None."""
+        return None
+
+    @property
+    def has_constraint(self) -> bool:
+        return type(self).constraint is not Problem.constraint
+
+    def constraint(self, x):
+        """``(g(x), D(x))`` for the hard constraint ``u = g + D * network``."""
+        raise NotImplementedError
+
+    # --- evaluation ------------------------------------------------------------------------
+
+    def solution_jet(self, model, x, request: Request) -> Jet:
+        """Jet of the solution at one point: the network, seen through the hard constraint."""
+        if not self.has_constraint:
+            return jet(model, x, request)
+        full = closure(request)
+        n = jet(model, x, full)
+        g = jet_autodiff(lambda p: jnp.atleast_1d(self.constraint(p)[0]).astype(p.dtype), x, full)
+        D = jet_autodiff(lambda p: jnp.atleast_1d(self.constraint(p)[1]).astype(p.dtype), x, full)
+        return restrict(jet_add(g, jet_mul(D, n, full)), full, request)
+
+    def fields(self, model, x, table: DerivativeTable) -> Fields:
+        """The ``d`` a residual reads, at one point (or a stack of points)."""
+        if x.ndim == 1:
+            return Fields(self.solution_jet(model, x, table.request), table)
+        return Fields(jax.vmap(lambda p: self.solution_jet(model, p, table.request))(x), table)
+
+    def predict(self, model, xs):
+        """Solution at a batch of points, (N, n_outputs)."""
+        table = self.namespace.table(tuple(self.outputs))
+        return jax.vmap(lambda p: self.solution_jet(model, p, table.request).value)(xs)
+
+    def exact_batch(self, xs):
+        return jax.vmap(lambda p: jnp.atleast_1d(self.exact(p)))(xs)
+
+    # --- loss terms ----------------------------------------------------------------------
+
+    def terms(self) -> tuple["Term", ...]:
+        """The loss terms: the PDE residual, then each condition, with unique names."""
+        terms = [Term("residual", None, 1.0)]
+        seen = {"residual"}
+        for c in self.get_conditions():
+            base = c.name or c.default_name()
+            name, k = base, 2
+            while name in seen:
+                name, k = f"{base}{k}", k + 1
+            seen.add(name)
+            terms.append(Term(name, c, c.weight))
+        return tuple(terms)
+
+    def get_conditions(self) -> tuple[AbstractCondition, ...]:
+        conds = self.conditions
+        return tuple(conds() if callable(conds) else conds)
+
+    def check(self) -> None:
+        """Validate the problem: names parse, conditions fit the domain, residual reads only
+        what it declared (traced once, abstractly)."""
+        ns = self.namespace
+        table = ns.table(tuple(self.needs))
+        for c in self.get_conditions():
+            if not isinstance(c, AbstractCondition):
+                raise TypeError(f"conditions must be pinnjax conditions, got {c!r}")
+            c.check(self)
+            ns.table(c.needs(c.output, self.coords))
+        # trace the residual once on placeholder derivatives: an undeclared name raises here
+        x = jax.ShapeDtypeStruct((self.domain.dim,), jnp.zeros(()).dtype)
+        jax.eval_shape(lambda p: self.residual(p, Fields(_placeholder_jet(table.request, len(self.outputs), p), table)), x)
+
+
+class Term(eqx.Module):
+    """One loss term: the PDE residual (``condition is None``) or a condition."""
+
+    name: str = eqx.field(static=True)
+    condition: AbstractCondition | None
+    weight: float = eqx.field(static=True)
+
+    @property
+    def kind(self) -> str:
+        return "interior" if self.condition is None else self.condition.kind
+
+    def table(self, problem: Problem) -> DerivativeTable:
+        return _table(problem.namespace, self.needs(problem))
+
+    def needs(self, problem):
+        if self.condition is None:
+            return tuple(problem.needs)
+        return tuple(self.condition.needs(self.condition.output, problem.coords))
+
+    def sample(self, problem: Problem, key, n: int, method: str = "uniform"):
+        if self.condition is None:
+            return problem.domain.sample_interior(key, n, method=method)
+        return self.condition.sample(problem.domain, key, n, method)
+
+    def residuals(self, problem: Problem, model, samples) -> jax.Array:
+        """Residual components at every sample: (N, k)."""
+        table = self.table(problem)
+
+        def one(s):
+            if self.condition is None:
+                r = problem.residual(s, problem.fields(model, s, table))
+            else:
+                x = self.condition.points_of(s)
+                r = self.condition.residual(problem, s, problem.fields(model, x, table))
+            if isinstance(r, (tuple, list)):
+                r = jnp.stack([jnp.asarray(c) for c in r])
+            return jnp.atleast_1d(r)
+
+        return jax.vmap(one)(samples)
+
+
+@functools.lru_cache(maxsize=512)
+def _table(ns: NameSpace, needs: tuple) -> DerivativeTable:
+    return ns.table(needs)
+
+
+def _placeholder_jet(request: Request, n_out: int, x) -> Jet:
+    z = jnp.zeros((n_out,), x.dtype)
+    cols = lambda n: jnp.zeros((n_out, n), x.dtype)  # noqa: E731
+    return Jet(z, cols(len(request.first)), cols(len(request.second)), cols(len(request.mixed)),
+               cols(len(request.contractions)), cols(len(request.third)), cols(len(request.fourth)))
