@@ -182,6 +182,9 @@ ACTIVATION_NAMES = tuple(sorted(_BY_NAME))
 
 
 def _is_identity_fn(fn) -> bool:
+    # equinox's default final activation is a module-level lambda, `equinox.nn._mlp._identity`
+    if fn is getattr(getattr(eqx.nn, "_mlp", None), "_identity", None):
+        return True
     return getattr(fn, "__name__", "") in ("_identity", "identity") and fn.__module__.startswith("equinox")
 
 

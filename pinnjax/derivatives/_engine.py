@@ -224,7 +224,12 @@ def _to_jet(plan: _Plan, request: Request, groups: list) -> Jet:
         first=pick(D1, plan.a1, request.first),
         second=pick(D2, plan.a2, request.second),
         mixed=_rows(M).T if plan.mixed else empty,
-        contractions=_rows(C).T if plan.weights else empty,
+        contractions=(
+            empty if not plan.weights
+            # every weight zero: nothing was propagated and the contraction is exactly zero
+            else jnp.zeros((n_out, len(plan.weights)), value.dtype) if C is None
+            else _rows(C).T
+        ),
         third=pick(D3, plan.a3, request.third),
         fourth=pick(D4, plan.a4, request.fourth),
     )
@@ -253,9 +258,19 @@ def network_stages(model) -> list[Stage] | None:
     if callable(stages):
         return list(stages())
     if isinstance(model, eqx.nn.MLP):
+        if jax.tree_util.tree_leaves(eqx.filter((model.activation, model.final_activation), eqx.is_array)):
+            return None  # learnt activations (arrays, one copy per neuron, e.g. PReLU): fallback
         act = get_activation(model.activation)
         final = get_activation(model.final_activation)
         layers = model.layers
+        if getattr(model, "scan", False) and len(layers) == 3 and layers[1].weight.ndim == 3:
+            # scan=True stores the hidden layers as one Linear with a leading layer axis
+            first, hidden, last = layers
+            inner = [
+                Stage(hidden.weight[i], None if hidden.bias is None else hidden.bias[i], act)
+                for i in range(hidden.weight.shape[0])
+            ]
+            return [_eqx_linear_stage(first, act)] + inner + [_eqx_linear_stage(last, final)]
         return [_eqx_linear_stage(l, act) for l in layers[:-1]] + [_eqx_linear_stage(layers[-1], final)]
     if isinstance(model, eqx.nn.Linear):
         return [_eqx_linear_stage(model, Identity())]

@@ -1,0 +1,177 @@
+"""The ``pinnjax`` command: ``run``, ``resume``, ``eval``, ``list``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import pathlib
+import platform
+import subprocess
+import sys
+
+from ..config import ConfigError, dump_config, load_config
+
+EXIT_USAGE = 2
+
+
+def _die(message: str, status: int = EXIT_USAGE):
+    print(f"pinnjax: error: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def _git_revision() -> str | None:
+    here = pathlib.Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def run_info(seed: int) -> dict:
+    """Versions, machine and revision recorded in every run's metrics."""
+    import equinox
+    import jax
+    import jaxlib
+    import optax
+
+    from .. import __version__
+
+    return {
+        "seed": seed,
+        "git_revision": _git_revision(),
+        "versions": {
+            "pinnjax": __version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "equinox": equinox.__version__, "optax": optax.__version__, "python": platform.python_version(),
+        },
+        "device": str(jax.devices()[0]),
+        "platform": platform.platform(),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "x64": bool(jax.config.jax_enable_x64),
+    }
+
+
+def _prepare(config_path: pathlib.Path, overrides, base_dir=None):
+    """Load, validate and resolve: nothing is written before this succeeds."""
+    from ._resolve import make_problem, resolve_problem_class
+
+    cfg = load_config(config_path, overrides)
+    if cfg.model.dtype == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # process-wide, before any array exists
+    cls, canonical = resolve_problem_class(cfg.problem.name, base_dir or config_path.parent)
+    if canonical != cfg.problem.name:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, problem=dataclasses.replace(cfg.problem, name=canonical))
+    problem = make_problem(cls, dict(cfg.problem.params))
+    return cfg, problem
+
+
+def _finish(metrics: dict, run_dir: pathlib.Path, seed: int):
+    from ..io import write_json
+
+    metrics = dict(metrics)
+    metrics.update(run_info(seed))
+    write_json(run_dir / "metrics.json", metrics)
+    l2 = metrics.get("l2re")
+    line = f"steps {metrics.get('steps')}, train {metrics.get('train_seconds', 0):.1f} s"
+    if l2 is not None:
+        line = f"L2 relative error {l2:.3e} (best {metrics.get('best_l2re', l2):.3e}), " + line
+    print(line)
+    print(f"run folder: {run_dir}")
+
+
+def cmd_run(args):
+    config_path = pathlib.Path(args.config)
+    cfg, problem = _prepare(config_path, args.set)
+    short = pathlib.Path(cfg.problem.name.split(":")[-1]).stem.lower()
+    if args.out:
+        run_dir = pathlib.Path(args.out)
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = pathlib.Path(cfg.output.dir) / (cfg.output.name or f"{short}-{stamp}")
+    if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+        _die(f"run folder {run_dir} already holds a run; continue it with 'pinnjax resume {run_dir}' or pick --out")
+    from ..io import atomic_write_text
+    from ..train import fit
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    metrics = fit(problem, cfg, run_dir, resume=False)
+    _finish(metrics, run_dir, cfg.seed)
+
+
+def _run_dir_config(run_dir: pathlib.Path):
+    if not run_dir.is_dir():
+        _die(f"run folder not found: {run_dir}")
+    if not (run_dir / "config.yaml").is_file():
+        _die(f"{run_dir} has no config.yaml: not a pinnjax run folder")
+    return run_dir / "config.yaml"
+
+
+def cmd_resume(args):
+    run_dir = pathlib.Path(args.run_dir)
+    config_path = _run_dir_config(run_dir)
+    cfg, problem = _prepare(config_path, args.set, base_dir=pathlib.Path.cwd())
+    from ..io import atomic_write_text
+    from ..train import fit
+
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    metrics = fit(problem, cfg, run_dir, resume=True)
+    _finish(metrics, run_dir, cfg.seed)
+
+
+def cmd_eval(args):
+    run_dir = pathlib.Path(args.run_dir)
+    config_path = _run_dir_config(run_dir)
+    cfg, problem = _prepare(config_path, (), base_dir=pathlib.Path.cwd())
+    from ..train import evaluate_run
+
+    metrics = evaluate_run(problem, cfg, run_dir)
+    _finish(metrics, run_dir, cfg.seed)
+
+
+def cmd_list(args):
+    from problems import PROBLEMS
+
+    for name, cls in sorted(PROBLEMS.items()):
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name:22s} {doc[0] if doc else ''}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pinnjax", description="Physics-informed neural networks in JAX.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train a problem from a YAML config and write a run folder")
+    r.add_argument("config", help="path to a YAML config (see configs/)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. train.steps=2000")
+    r.add_argument("--out", help="run folder (default: output.dir/output.name or problem-timestamp)")
+    r.set_defaults(func=cmd_run)
+    s = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    s.add_argument("run_dir")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. train.steps=20000 to train longer")
+    s.set_defaults(func=cmd_resume)
+    e = sub.add_parser("eval", help="recompute metrics and plots from a run's last checkpoint")
+    e.add_argument("run_dir")
+    e.set_defaults(func=cmd_eval)
+    l = sub.add_parser("list", help="list the shipped problems")
+    l.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ConfigError as exc:
+        _die(str(exc))
+    except KeyboardInterrupt:
+        print("\npinnjax: interrupted; the last checkpoint is kept (continue with 'pinnjax resume RUN_DIR')", file=sys.stderr)
+        return 130
+    except FileNotFoundError as exc:
+        _die(str(exc))
+    except FloatingPointError as exc:
+        _die(str(exc), status=1)
+    return 0
