@@ -83,7 +83,7 @@ def rejection_fill(key, n: int, dim: int, unit_dim: int, rate: float, method: st
         # Row n is out of bounds and dropped: invalid points and surplus.
         index = jnp.where(valid & (rank < n), rank, n)
         out = out.at[index].set(points.astype(dtype), mode="drop")
-        return i + 1, jnp.minimum(count + jnp.sum(valid), n), out
+        return i + 1, jnp.minimum(count + jnp.sum(valid, dtype=jnp.int32), n), out
 
     init = (jnp.int32(0), jnp.int32(0), jnp.full((n, dim), jnp.nan, dtype))
     return lax.while_loop(cond, body, init)[2]

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 
 def _value_at(g, x):
@@ -165,7 +164,7 @@ class Periodic(AbstractCondition):
             raise ValueError(f"Periodic axis {self.axis} out of range for a {problem.domain.dim}-D domain")
 
     def sample(self, domain, key, n, method):
-        lo, hi = (np.asarray(b) for b in domain.bbox())
+        lo, hi = domain.bbox()  # jnp arrays: np.asarray fails when sampling inside a jitted step
         x = domain.sample_interior(key, n, method=method)
         a = x.at[:, self.axis].set(lo[self.axis])
         b = x.at[:, self.axis].set(hi[self.axis])
