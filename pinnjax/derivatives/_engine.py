@@ -262,6 +262,8 @@ def network_stages(model) -> list[Stage] | None:
             return None  # learnt activations (arrays, one copy per neuron, e.g. PReLU): fallback
         act = get_activation(model.activation)
         final = get_activation(model.final_activation)
+        if model.depth == 0 and not isinstance(final, Identity):
+            return None  # equinox (0.13) skips final_activation at depth 0, older versions not: fallback
         layers = model.layers
         if getattr(model, "scan", False) and len(layers) == 3 and layers[1].weight.ndim == 3:
             # scan=True stores the hidden layers as one Linear with a leading layer axis

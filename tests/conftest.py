@@ -1,0 +1,54 @@
+"""Shared test settings: strict numerics and reproducible random inputs (STYLE.md section 6).
+
+``strict_jax`` (opt in per module with ``pytestmark = pytest.mark.usefixtures("strict_jax")``)
+runs a test in float64, so every tolerance can be justified from float64 rounding, and with
+``jax_numpy_rank_promotion="raise"``, so an implicit ``(N,)`` vs ``(N, 1)`` broadcast is an
+error instead of a silently wrong residual. It is a per-test context rather than a process-wide
+``jax.config.update``: other test files check float32 defaults (``test_geometry.test_x64_dtype``,
+``test_train``) and parts of the library still rely on implicit rank promotion.
+
+``seed`` / ``key`` give each test its own seed, derived from ``PINNJAX_TEST_SEED`` (default 0)
+and the test id, printed in the report of a failing test. Rerunning the same test reproduces
+it; setting ``PINNJAX_TEST_SEED`` draws other inputs.
+"""
+
+import os
+import zlib
+
+import jax
+import pytest
+
+BASE_SEED = int(os.environ.get("PINNJAX_TEST_SEED", "0"))
+_SEED = pytest.StashKey[int]()
+
+
+@pytest.fixture
+def strict_jax():
+    """float64 and rank-promotion errors for the duration of one test."""
+    with jax.enable_x64(True), jax.numpy_rank_promotion("raise"):
+        yield
+
+
+@pytest.fixture
+def seed(request) -> int:
+    """This test's seed: stable across runs and machines, different for every test id."""
+    value = (BASE_SEED + zlib.crc32(request.node.nodeid.encode())) % 2**31
+    request.node.stash[_SEED] = value
+    print(f"random seed {value} (PINNJAX_TEST_SEED={BASE_SEED}, test {request.node.nodeid})")
+    return value
+
+
+@pytest.fixture
+def key(seed):
+    """A PRNG key from this test's seed."""
+    return jax.random.PRNGKey(seed)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and _SEED in item.stash:
+        report.sections.append(
+            ("random seed", f"seed {item.stash[_SEED]} (from PINNJAX_TEST_SEED={BASE_SEED} and the test id)")
+        )
+    return report
