@@ -52,3 +52,12 @@ def pytest_runtest_makereport(item, call):
             ("random seed", f"seed {item.stash[_SEED]} (from PINNJAX_TEST_SEED={BASE_SEED} and the test id)")
         )
     return report
+
+
+@pytest.fixture(autouse=True)
+def _restore_x64():
+    """A float64 run (the CLI enables x64 process-wide, as it must before any array exists)
+    must not change the dtype defaults of the tests that follow it."""
+    before = jax.config.jax_enable_x64
+    yield
+    jax.config.update("jax_enable_x64", before)

@@ -1,0 +1,286 @@
+"""The host loop: compiled chunks of steps, and between them logging, evaluation,
+checkpoints and the progress bar."""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import statistics
+import sys
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..config import RunConfig, dump_config
+from ..io import (
+    ProgressBar,
+    atomic_write_text,
+    checkpoint_path,
+    latest_checkpoint,
+    prune_checkpoints,
+    read_checkpoint_info,
+    save_checkpoint,
+    write_csv_rows,
+    write_json,
+)
+from ._evaluate import errors, eval_set, read_history
+from ._model import precision
+from ._plots import make_plots
+from ._spec import TrainSpec, learning_rate, make_spec
+from ._state import ADAM, LBFGS, TrainState, init_state, load_state, split_params, structure
+from ._step import adam_chunk, lbfgs_chunk, start_lbfgs
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss went NaN/inf; training stopped and no checkpoint was written after it."""
+
+    def __init__(self, message, *, step: int, terms: tuple[str, ...]):
+        super().__init__(message)
+        self.step = step
+        self.terms = terms
+
+
+def chunk_boundaries(spec: TrainSpec, checkpoint_every: int, eval_every: int, start: int, end: int) -> list[int]:
+    """Steps in (start, end] where a chunk ends: multiples of scan_steps, checkpoint_every and
+    eval.every, the Adam/L-BFGS switch and the end. They depend only on the step, never on
+    where a run started, so a resumed run takes the same chunks as an unbroken one."""
+    marks = {spec.adam_steps, spec.total_steps}
+    for every in (spec.scan_steps, checkpoint_every, eval_every):
+        marks.update(range(every * (start // every + 1), end + 1, every))
+    return sorted(m for m in marks if start < m <= end)
+
+
+def _unknowns(problem) -> dict:
+    """The problem's trained array fields by path (small ones as values, others by shape)."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(problem):
+        if eqx.is_inexact_array(leaf):
+            name = jax.tree_util.keystr(path).lstrip(".")
+            out[name] = np.asarray(leaf).tolist() if leaf.size <= 64 else f"array{tuple(leaf.shape)}"
+    return out
+
+
+def _check_finite_params(state: TrainState, step: int):
+    params, _ = split_params(state)
+    for leaf in jax.tree.leaves(params):
+        if not np.all(np.isfinite(np.asarray(leaf))):
+            raise NonFiniteLossError(f"parameters are not finite at step {step}", step=step, terms=())
+
+
+def _versions() -> dict:
+    import equinox
+    import optax
+
+    from .. import __version__
+
+    return {"pinnjax": __version__, "jax": jax.__version__, "equinox": equinox.__version__,
+            "optax": optax.__version__, "python": sys.version.split()[0],
+            "backend": jax.default_backend(), "matmul_precision": str(jax.config.jax_default_matmul_precision)}
+
+
+def _make_bar(progress, total, start):
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return ProgressBar(total, start_step=start, desc="train") if progress else None
+
+
+def fit(problem, cfg: RunConfig, run_dir, *, resume: bool = False, progress: bool | None = None) -> dict:
+    """Train `problem` as `cfg` says and write the run folder `run_dir`:
+
+    - ``checkpoints/step_XXXXXXXX.eqx``: the whole TrainState, every ``train.checkpoint_every``
+      steps and at the end (the newest ``output.keep_checkpoints`` are kept)
+    - ``history.csv``: every ``train.log_every`` steps (and where evaluated): step, phase,
+      loss, ``loss_<term>``, ``weight_<term>`` (gradnorm), l2re (when evaluated), lr and
+      ``elapsed`` (training seconds: compilation and evaluation excluded). A row's losses are
+      those of the step that ended there; L-BFGS rows are on its fixed batch.
+    - ``metrics.json`` (also returned) and, with ``output.plots``, ``plots/*.png``
+    - ``config.yaml``: the resolved config
+
+    Adam runs for ``train.steps`` steps, then L-BFGS for ``train.lbfgs_steps`` on a batch drawn
+    once at the switch. `resume` continues from the latest checkpoint in ``run_dir/checkpoints``
+    (from scratch if there is none) to the configured number of steps, which may be larger
+    than before; the history is kept. Without `resume`, a folder that already holds
+    checkpoints is an error. `progress`: a progress bar on stderr (None: only when stderr is a
+    terminal).
+
+    Raises ``NonFiniteLossError`` naming the step and the term(s) when the loss goes NaN/inf;
+    checkpoints written before it are left untouched.
+
+    ``model.dtype: float64`` turns on ``jax_enable_x64`` for the whole process (float32 runs
+    switch it off while they run, so their numbers never depend on it).
+    """
+    with precision(cfg.model.dtype):
+        return _fit(problem, cfg, run_dir, resume, progress)
+
+
+def _fit(problem, cfg, run_dir, resume, progress):
+    problem.check()
+    spec = make_spec(problem, cfg)
+    run_dir = pathlib.Path(os.fspath(run_dir))
+    ckpt_dir = run_dir / "checkpoints"
+    t, ev = cfg.train, cfg.eval
+
+    run = {"train_seconds": 0.0, "adam_seconds": 0.0, "lbfgs_seconds": 0.0, "best_l2re": None}
+    history: list[dict] = []
+    latest = latest_checkpoint(ckpt_dir)
+    if latest is not None and not resume:
+        raise FileExistsError(
+            f"{run_dir} already holds checkpoints (latest {latest.name}): pass resume=True to "
+            "continue it, or use a new run folder"
+        )
+    if latest is not None:
+        state = load_state(latest, problem, spec, cfg.model, seed=cfg.seed)
+        run.update(read_checkpoint_info(latest)["metadata"].get("run", {}))
+        history = [r for r in read_history(run_dir) if r["step"] <= int(state.step)]
+    else:
+        state = init_state(problem, spec, cfg.model, seed=cfg.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+
+    data = eval_set(problem, ev.points, dtype=spec.jnp_dtype)
+    step = int(state.step)
+    bar = _make_bar(progress, spec.total_steps, step)
+    compile_seconds, rates, compiled = 0.0, {"adam": [], "lbfgs": []}, set()
+    last_eval = {}
+    try:
+        for end in chunk_boundaries(spec, t.checkpoint_every, ev.every, step, spec.total_steps):
+            phase = "adam" if step < spec.adam_steps else "lbfgs"
+            chunk = adam_chunk if phase == "adam" else lbfgs_chunk
+            if phase == "adam" and int(state.phase) == LBFGS:  # resumed with more Adam steps
+                state = eqx.tree_at(lambda s: s.phase, state, jnp.asarray(ADAM, jnp.int32))
+            if phase == "lbfgs" and int(state.phase) == ADAM:
+                t0 = time.perf_counter()
+                state = jax.block_until_ready(start_lbfgs(spec, state))
+                compile_seconds += time.perf_counter() - t0
+            if phase not in compiled:
+                # zero steps: compiles (or finds the cached executable) and changes nothing
+                t0 = time.perf_counter()
+                jax.block_until_ready(chunk(spec, state, jnp.asarray(0, jnp.int32)))
+                compile_seconds += time.perf_counter() - t0
+                compiled.add(phase)
+
+            n = end - step
+            t0 = time.perf_counter()
+            new_state, out = chunk(spec, state, jnp.asarray(n, jnp.int32))
+            totals, terms, weights = (np.asarray(a)[:n] for a in jax.block_until_ready(out))
+            dt = time.perf_counter() - t0
+            _raise_if_not_finite(spec, totals, terms, step, phase, ckpt_dir)
+            state = new_state
+
+            evaluate_now = end % ev.every == 0 or end == spec.total_steps
+            elapsed0 = run["train_seconds"]
+            for j in range(n):
+                s = step + j + 1
+                if s % t.log_every == 0 or s in (spec.adam_steps, spec.total_steps) or (s == end and evaluate_now):
+                    history.append(_row(spec, s, phase, totals[j], terms[j], weights[j], elapsed0 + dt * (j + 1) / n))
+            run["train_seconds"] += dt
+            run[f"{phase}_seconds"] += dt
+            if n == spec.scan_steps:
+                rates[phase].append(n / dt)
+            step = end
+
+            if evaluate_now:
+                last_eval = errors(state.problem, state.model, data)
+                if last_eval["l2re"] is not None:
+                    history[-1]["l2re"] = last_eval["l2re"]
+                    best = run["best_l2re"]
+                    run["best_l2re"] = last_eval["l2re"] if best is None else min(best, last_eval["l2re"])
+            write_csv_rows(run_dir / "history.csv", history)
+
+            if end % t.checkpoint_every == 0 or end == spec.total_steps:
+                _check_finite_params(state, end)
+                meta = {"run": run, "phase": int(state.phase), "structure": structure(spec)}
+                save_checkpoint(checkpoint_path(ckpt_dir, end), state, step=end, metadata=meta)
+                prune_checkpoints(ckpt_dir, keep=cfg.output.keep_checkpoints)
+
+            if bar is not None:
+                shown = {"loss": float(totals[-1])}
+                shown.update({nm: float(v) for nm, v in zip(spec.term_names, terms[-1]) if np.isfinite(v)})
+                if last_eval.get("l2re") is not None:
+                    shown["l2re"] = last_eval["l2re"]
+                bar.update(end, **shown)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if not last_eval:  # nothing ran (already finished): evaluate the loaded state
+        last_eval = errors(state.problem, state.model, data)
+    metrics = _metrics(spec, state, history, run, last_eval, compile_seconds, rates, cfg, data)
+    write_json(run_dir / "metrics.json", metrics)
+    if cfg.output.plots:
+        make_plots(state.problem, state.model, history, run_dir, eval_points=ev.points)
+    return metrics
+
+
+def _row(spec, step, phase, total, terms, weights, elapsed) -> dict:
+    """One history.csv row (term losses the L-BFGS phase did not compute are left out)."""
+    row = {"step": step, "phase": phase, "loss": float(total)}
+    row.update({f"loss_{nm}": float(v) for nm, v in zip(spec.term_names, terms) if np.isfinite(v)})
+    if spec.balancing != "none":
+        row.update({f"weight_{nm}": float(w) for nm, w in zip(spec.term_names, weights)})
+    lr = learning_rate(spec, step - 1)
+    if math.isfinite(lr):
+        row["lr"] = lr
+    row["elapsed"] = elapsed
+    return row
+
+
+def _raise_if_not_finite(spec, totals, terms, start, phase, ckpt_dir):
+    bad = np.flatnonzero(~np.isfinite(totals))
+    if not bad.size:
+        return
+    i = int(bad[0])
+    names = tuple(nm for nm, v in zip(spec.term_names, terms[i]) if not np.isfinite(v)) or spec.term_names
+    vals = ", ".join(f"{nm}={v:.3g}" for nm, v in zip(spec.term_names, terms[i]))
+    good = latest_checkpoint(ckpt_dir)
+    raise NonFiniteLossError(
+        f"loss is not finite at step {start + i + 1} ({phase}): term(s) {', '.join(names)} went "
+        f"non-finite ({vals}); training stopped, "
+        + (f"the last good checkpoint is {good}" if good else "no checkpoint was written"),
+        step=start + i + 1,
+        terms=names,
+    )
+
+
+def _metrics(spec, state, history, run, ev, compile_seconds, rates, cfg, data) -> dict:
+    last = history[-1] if history else {}
+    adam_done = min(int(state.step), spec.adam_steps)
+    lbfgs_done = int(state.step) - adam_done
+
+    def rate(phase, done):
+        if rates[phase]:
+            return statistics.median(rates[phase])
+        secs = run[f"{phase}_seconds"]
+        return done / secs if secs > 0 and done else None
+
+    m = {
+        "l2re": ev.get("l2re"),
+        "best_l2re": run["best_l2re"],
+        "max_error": ev.get("max_error"),
+        "eval_points": 0 if data is None else int(data.points.shape[0]),
+        "steps": int(state.step),
+        "adam_steps": adam_done,
+        "lbfgs_steps": lbfgs_done,
+        "train_seconds": run["train_seconds"],
+        "adam_seconds": run["adam_seconds"],
+        "lbfgs_seconds": run["lbfgs_seconds"],
+        "compile_seconds": compile_seconds,
+        "steps_per_second": rate("adam", adam_done),
+        "lbfgs_steps_per_second": rate("lbfgs", lbfgs_done),
+        "final_loss": last.get("loss"),
+    }
+    for nm in spec.term_names:
+        m[f"loss_{nm}"] = last.get(f"loss_{nm}")
+    w = np.asarray(state.weights) * np.asarray(spec.fixed_weights)
+    m["weights"] = {nm: float(v) for nm, v in zip(spec.term_names, w)}
+    unknowns = _unknowns(state.problem)
+    if unknowns:
+        m["unknowns"] = unknowns
+    m["dtype"] = spec.dtype
+    m["seed"] = cfg.seed
+    m["versions"] = _versions()
+    return m

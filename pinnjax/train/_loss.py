@@ -1,0 +1,60 @@
+"""Loss terms and their weights: fixed, gradient-norm balancing (Wang et al. 2023) and
+causal weighting in time (Wang et al. 2024)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ._spec import TrainSpec, active_terms
+
+
+def causal_weights(chunk_losses, eps: float) -> jax.Array:
+    """``w_i = exp(-eps * sum_{j<i} L_j)``, with no gradient through the weights."""
+    before = jnp.cumsum(chunk_losses) - chunk_losses
+    return jax.lax.stop_gradient(jnp.exp(-eps * before))
+
+
+def causal_loss(t, sq_residual, t0: float, t1: float, chunks: int, eps: float):
+    """Causally weighted mean of per-point squared residuals: points are split into `chunks`
+    equal time slabs of [t0, t1]; returns ``(mean_i w_i L_i, w)``."""
+    idx = jnp.clip(jnp.floor((t - t0) / (t1 - t0) * chunks).astype(jnp.int32), 0, chunks - 1)
+    sums = jax.ops.segment_sum(sq_residual, idx, num_segments=chunks)
+    counts = jax.ops.segment_sum(jnp.ones_like(sq_residual), idx, num_segments=chunks)
+    chunk_losses = sums / jnp.maximum(counts, 1.0)
+    w = causal_weights(chunk_losses, eps)
+    return jnp.mean(w * chunk_losses), w
+
+
+def term_losses(spec: TrainSpec, problem, model, points, *, causal: bool | None = None) -> jax.Array:
+    """``mean(residual^2)`` of every term on its samples, shape (n_terms,)."""
+    causal = spec.causal if causal is None else causal
+    out = []
+    for term, pts in zip(active_terms(problem, spec), points):
+        r = term.residuals(problem, model, pts)
+        r = r.astype(spec.jnp_dtype)  # e.g. a float64 constant in a float32 run
+        if causal and term.kind == "interior":
+            t0, t1 = spec.time_bounds
+            sq = jnp.mean(r**2, axis=-1)
+            loss, _ = causal_loss(pts[:, spec.time_axis], sq, t0, t1, spec.causal_chunks, spec.causal_eps)
+        else:
+            loss = jnp.mean(r**2)
+        out.append(loss)
+    return jnp.stack(out)
+
+
+def gradnorm_weights(grad_norms, old, momentum: float) -> jax.Array:
+    """``lambda_i = sum_j ||grad L_j|| / ||grad L_i||``, smoothed: ``m old + (1 - m) lambda``.
+    A term with no gradient keeps its old weight."""
+    total = jnp.sum(grad_norms)
+    ok = grad_norms > jnp.finfo(grad_norms.dtype).tiny * 1e6
+    new = jnp.where(ok, total / jnp.where(ok, grad_norms, 1.0), old)
+    new = jnp.where(jnp.isfinite(new), new, old)
+    return momentum * old + (1.0 - momentum) * new
+
+
+def term_grad_norms(loss_vector_fn, params) -> jax.Array:
+    """||grad L_i|| w.r.t. the trainable params, for every term i."""
+    jac = jax.jacrev(loss_vector_fn)(params)
+    sq = [jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1) for g in jax.tree.leaves(jac)]
+    return jnp.sqrt(sum(sq))

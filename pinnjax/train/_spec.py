@@ -1,0 +1,184 @@
+"""The static side of a run: everything the compiled step needs to know from the config and
+the problem, as one hashable value (a jit static argument), and the optimisers built from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ..config import RunConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """Hashable, so that two runs with the same settings share one compiled step."""
+
+    # loss terms, in `problem.terms()` order (terms with no points are dropped)
+    term_names: tuple[str, ...]
+    term_kinds: tuple[str, ...]
+    counts: tuple[int, ...]  # samples per term
+    fixed_weights: tuple[float, ...]
+    dtype: str
+    # sampling
+    method: str
+    resample_every: int
+    rad: bool
+    rad_every: int
+    rad_k: float
+    rad_c: float
+    rad_pool: int
+    # weighting
+    balancing: str
+    balance_every: int
+    balance_momentum: float
+    causal: bool
+    causal_eps: float
+    causal_chunks: int
+    time_axis: int | None
+    time_bounds: tuple[float, float] | None
+    # optimisation
+    adam_steps: int
+    lr: float
+    warmup_steps: int
+    decay: str
+    decay_rate: float
+    decay_steps: int
+    lbfgs_steps: int
+    lbfgs_memory: int
+    scan_steps: int
+    log_every: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.adam_steps + self.lbfgs_steps
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.term_names)
+
+    @property
+    def interior_index(self) -> int | None:
+        return self.term_kinds.index("interior") if "interior" in self.term_kinds else None
+
+    @property
+    def jnp_dtype(self):
+        return jnp.float64 if self.dtype == "float64" else jnp.float32
+
+
+def make_spec(problem, cfg: RunConfig) -> TrainSpec:
+    """Validate the config against the problem and freeze what the step needs."""
+    s, lc, t = cfg.sampling, cfg.loss, cfg.train
+    terms = problem.terms()
+    names = [term.name for term in terms]
+    unknown = sorted(set(lc.weights) - set(names))
+    if unknown:
+        hints = [difflib.get_close_matches(u, names, n=1) for u in unknown]
+        hint = "".join(f" (did you mean {h[0]!r} for {u!r}?)" for u, h in zip(unknown, hints) if h)
+        raise ValueError(
+            f"loss.weights names unknown term(s) {unknown}; this problem's terms are {names}{hint}"
+        )
+    per_kind = {"interior": s.interior, "boundary": s.boundary, "initial": s.initial}
+    kept = []
+    for term in terms:
+        if term.kind == "data":
+            n = int(getattr(term.condition, "batch", None) or s.interior)  # data terms pick their own points
+        elif term.kind in per_kind:
+            n = per_kind[term.kind]
+        else:
+            raise ValueError(f"term {term.name!r} has unknown kind {term.kind!r}")
+        if n == 0:
+            continue  # sampling.<kind> = 0 switches those terms off
+        kept.append((term, n))
+    if not kept:
+        raise ValueError("no loss terms left: every sampling count is 0")
+    if cfg.model.hard_constraint and not problem.has_constraint:
+        raise ValueError(
+            f"model.hard_constraint is true but {type(problem).__name__} defines no "
+            "constraint(self, x) -> (g, D)"
+        )
+    time_axis, time_bounds = problem.time_axis, None
+    if lc.causal:
+        if time_axis is None:
+            raise ValueError("loss.causal needs a time-dependent problem (domain = space * TimeInterval)")
+        lo, hi = problem.domain.bbox()
+        time_bounds = (float(lo[time_axis]), float(hi[time_axis]))
+    kinds = [term.kind for term, _ in kept]
+    if (s.rad or lc.causal) and "interior" not in kinds:
+        raise ValueError("sampling.rad and loss.causal need the interior (PDE residual) term")
+    return TrainSpec(
+        term_names=tuple(term.name for term, _ in kept),
+        term_kinds=tuple(kinds),
+        counts=tuple(n for _, n in kept),
+        fixed_weights=tuple(float(lc.weights.get(term.name, term.weight)) for term, _ in kept),
+        dtype=cfg.model.dtype,
+        method=s.method,
+        resample_every=s.resample_every,
+        rad=s.rad,
+        rad_every=s.rad_every,
+        rad_k=float(s.rad_k),
+        rad_c=float(s.rad_c),
+        rad_pool=s.rad_pool,
+        balancing=lc.balancing,
+        balance_every=lc.balance_every,
+        balance_momentum=float(lc.balance_momentum),
+        causal=lc.causal,
+        causal_eps=float(lc.causal_eps),
+        causal_chunks=lc.causal_chunks,
+        time_axis=time_axis,
+        time_bounds=time_bounds,
+        adam_steps=t.steps,
+        lr=float(t.lr),
+        warmup_steps=t.warmup_steps,
+        decay=t.decay,
+        decay_rate=float(t.decay_rate),
+        decay_steps=t.decay_steps,
+        lbfgs_steps=t.lbfgs_steps,
+        lbfgs_memory=t.lbfgs_memory,
+        scan_steps=t.scan_steps,
+        log_every=t.log_every,
+    )
+
+
+def active_terms(problem, spec: TrainSpec):
+    """The problem's terms that this run trains, in spec order."""
+    by_name = {term.name: term for term in problem.terms()}
+    return tuple(by_name[name] for name in spec.term_names)
+
+
+# --- optimisers ------------------------------------------------------------------------
+
+
+def lr_schedule(spec: TrainSpec):
+    """Linear warm-up from 0 to `lr`, then constant, exponential (`decay_rate` per
+    `decay_steps`) or cosine decay (to 0 over the remaining Adam steps)."""
+    lr, warm = spec.lr, spec.warmup_steps
+    if spec.decay == "exponential":
+        after = optax.exponential_decay(lr, spec.decay_steps, spec.decay_rate)
+    elif spec.decay == "cosine":
+        after = optax.cosine_decay_schedule(lr, max(spec.adam_steps - warm, 1))
+    else:
+        after = optax.constant_schedule(lr)
+    if warm == 0:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warm), after], [warm])
+
+
+def adam(spec: TrainSpec) -> optax.GradientTransformation:
+    return optax.adam(lr_schedule(spec))
+
+
+def lbfgs(spec: TrainSpec) -> optax.GradientTransformationExtraArgs:
+    # zoom line search (strong Wolfe); start each search from a unit step
+    search = optax.scale_by_zoom_linesearch(max_linesearch_steps=25, initial_guess_strategy="one")
+    return optax.lbfgs(memory_size=spec.lbfgs_memory, linesearch=search)
+
+
+def learning_rate(spec: TrainSpec, step: int) -> float:
+    """The Adam learning rate at `step` (host side, for logging)."""
+    if step >= spec.adam_steps:
+        return float("nan")
+    return float(jax.device_get(lr_schedule(spec)(step)))
