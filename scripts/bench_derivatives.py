@@ -7,8 +7,9 @@ Methods, side by side in one process:
   hessian      trace of ``jax.hessian`` (reverse-over-forward), vmapped
   nested_jvp   sum over axes of nested forward ``jax.jvp``
   folx         the ``folx`` package's forward Laplacian (optional: pip install pinnjax[bench])
-  engine_lap   pinnjax engine carrying only the Laplacian
+  engine_lap   pinnjax engine carrying only the Laplacian (``jet_batch``, as the trainer uses it)
   engine_diag  pinnjax engine carrying the whole diagonal Hessian, summed
+  engine_vmap  the engine's per-point ``jet`` under ``jax.vmap`` (Laplacian only), for comparison
 
 Prints medians (ms) over repeats and ratios to ``engine_lap``; ``--json PATH`` writes one
 record per method, dimension and width with ``method``, ``d``, ``step_ms``, ``forward_ms``,
@@ -31,7 +32,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from pinnjax.derivatives import Request, jet
+from pinnjax.derivatives import Request, jet, jet_batch
 from pinnjax.nn import MLP
 
 try:
@@ -60,11 +61,16 @@ def laplacian_fns(model_call, d):
     lap_req = Request.laplacian(d)
     diag_req = Request(second=tuple(range(d)))
 
-    def engine_lap(model, x):
+    def engine_lap(model, xs):
+        return jet_batch(model, xs, lap_req).contractions[:, 0, 0]
+
+    def engine_diag(model, xs):
+        return jnp.sum(jet_batch(model, xs, diag_req).second[:, 0], axis=-1)
+
+    def engine_vmap(model, x):
         return jet(model, x, lap_req).contractions[0, 0]
 
-    def engine_diag(model, x):
-        return jnp.sum(jet(model, x, diag_req).second[0])
+    engine_lap.batched = engine_diag.batched = True
 
     fns = {"hessian": hessian_trace, "nested_jvp": nested_jvp}
     if folx is not None:
@@ -75,17 +81,22 @@ def laplacian_fns(model_call, d):
         fns["folx"] = folx_lap
     fns["engine_lap"] = engine_lap
     fns["engine_diag"] = engine_diag
+    fns["engine_vmap"] = engine_vmap
     return fns
 
 
 def make_step(lap_fn):
+    if getattr(lap_fn, "batched", False):
+        laplacians = lap_fn
+    else:
+        laplacians = lambda model, xs: jax.vmap(lambda x: lap_fn(model, x))(xs)  # noqa: E731
+
     def loss(model, xs):
-        lap = jax.vmap(lambda x: lap_fn(model, x))(xs)
         f = jnp.sum(jnp.sin(xs), axis=1)
-        return jnp.mean((lap - f) ** 2)
+        return jnp.mean((laplacians(model, xs) - f) ** 2)
 
     step = eqx.filter_jit(eqx.filter_value_and_grad(loss))
-    forward = eqx.filter_jit(lambda model, xs: jax.vmap(lambda x: lap_fn(model, x))(xs))
+    forward = eqx.filter_jit(laplacians)
     return step, forward
 
 

@@ -3,6 +3,7 @@ from ._activations import AbstractActivation as AbstractActivation
 from ._activations import get_activation as get_activation
 from ._engine import Stage as Stage
 from ._engine import jet as jet
+from ._engine import jet_batch as jet_batch
 from ._engine import network_stages as network_stages
 from ._engine import propagate_stages as propagate_stages
 from ._fallback import jet_autodiff as jet_autodiff

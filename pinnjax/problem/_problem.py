@@ -13,7 +13,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..derivatives import Jet, Request, closure, jet, jet_add, jet_mul, restrict
+from ..derivatives import Jet, Request, closure, jet_add, jet_batch, jet_mul, restrict
 from ..derivatives._fallback import jet_autodiff
 from ._conditions import AbstractCondition
 from ._names import DerivativeTable, Fields, NameSpace
@@ -78,26 +78,34 @@ class Problem(eqx.Module):
 
     # --- evaluation ------------------------------------------------------------------------
 
-    def solution_jet(self, model, x, request: Request) -> Jet:
-        """Jet of the solution at one point: the network, seen through the hard constraint."""
+    def solution_jet_batch(self, model, xs, request: Request) -> Jet:
+        """Jet of the solution at a batch of points ``xs`` (N, dim), batch axis first: the
+        network through the engine's batched pass, seen through the hard constraint."""
         if not self.has_constraint:
-            return jet(model, x, request)
+            return jet_batch(model, xs, request)
         full = closure(request)
-        n = jet(model, x, full)
-        g = jet_autodiff(lambda p: jnp.atleast_1d(self.constraint(p)[0]).astype(p.dtype), x, full)
-        D = jet_autodiff(lambda p: jnp.atleast_1d(self.constraint(p)[1]).astype(p.dtype), x, full)
-        return restrict(jet_add(g, jet_mul(D, n, full)), full, request)
+        n = jet_batch(model, xs, full)
+
+        def factor(i):
+            fn = lambda p: jnp.atleast_1d(self.constraint(p)[i]).astype(p.dtype)  # noqa: E731
+            return jax.vmap(lambda p: jet_autodiff(fn, p, full))(xs)
+
+        return restrict(jet_add(factor(0), jet_mul(factor(1), n, full)), full, request)
+
+    def solution_jet(self, model, x, request: Request) -> Jet:
+        """Jet of the solution at one point."""
+        return jax.tree.map(lambda a: a[0], self.solution_jet_batch(model, x[None], request))
 
     def fields(self, model, x, table: DerivativeTable) -> Fields:
-        """The ``d`` a residual reads, at one point (or a stack of points)."""
-        if x.ndim == 1:
-            return Fields(self.solution_jet(model, x, table.request), table)
-        return Fields(jax.vmap(lambda p: self.solution_jet(model, p, table.request))(x), table)
+        """The ``d`` a residual reads, at one point (or a stack of points, leading axes kept)."""
+        flat = x.reshape(-1, x.shape[-1])
+        j = self.solution_jet_batch(model, flat, table.request)
+        return Fields(jax.tree.map(lambda a: a.reshape(x.shape[:-1] + a.shape[1:]), j), table)
 
     def predict(self, model, xs):
         """Solution at a batch of points, (N, n_outputs)."""
         table = self.namespace.table(tuple(self.outputs))
-        return jax.vmap(lambda p: self.solution_jet(model, p, table.request).value)(xs)
+        return self.solution_jet_batch(model, xs, table.request).value
 
     def exact_batch(self, xs):
         return jax.vmap(lambda p: jnp.atleast_1d(self.exact(p)))(xs)
@@ -161,20 +169,23 @@ class Term(eqx.Module):
         return self.condition.sample(problem.domain, key, n, method)
 
     def residuals(self, problem: Problem, model, samples) -> jax.Array:
-        """Residual components at every sample: (N, k)."""
+        """Residual components at every sample: (N, k). The derivatives at all samples come
+        from one batched pass of the engine; the residual is then written per sample."""
         table = self.table(problem)
+        points = samples if self.condition is None else self.condition.points_of(samples)
+        d = problem.fields(model, points, table)  # leading axes of `points` kept
 
-        def one(s):
+        def one(s, j):
+            fields = Fields(j, table)
             if self.condition is None:
-                r = problem.residual(s, problem.fields(model, s, table))
+                r = problem.residual(s, fields)
             else:
-                x = self.condition.points_of(s)
-                r = self.condition.residual(problem, s, problem.fields(model, x, table))
+                r = self.condition.residual(problem, s, fields)
             if isinstance(r, (tuple, list)):
                 r = jnp.stack([jnp.asarray(c) for c in r])
             return jnp.atleast_1d(r)
 
-        return jax.vmap(one)(samples)
+        return jax.vmap(one)(samples, d.jet)
 
 
 @functools.lru_cache(maxsize=512)
