@@ -105,17 +105,17 @@ def write_tables(rows, records, out: Path, quick: bool, hardware: str):
     lines = [
         "# Accuracy: pinnjax against the best published L2 relative error",
         "",
-        f"Hardware: {hardware}. Seeds per problem: {len(rows[0]['seeds']) if rows else 0}. "
+        f"Hardware: {hardware}. "
         + ("**QUICK MODE: reduced budgets (train.steps=1000, lbfgs_steps=200); not a result.**" if quick else "Full budgets from configs/."),
         "",
-        "| problem | L2RE mean ± std | steps | wall s (mean) | best published | beaten? | source |",
-        "|---|---|---|---|---|---|---|",
+        "| problem | seeds | L2RE mean ± std | steps | wall s (mean) | best published | beaten? | source |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         l2 = "failed: " + "; ".join(r["errors"]) if r["l2re_mean"] is None else f"{r['l2re_mean']:.2e} ± {r['l2re_std']:.1e}"
         pub = f"{r['published_l2re']:.2e}" if r["published_l2re"] is not None else "-"
         beaten = {True: "yes", False: "**no**"}.get(r.get("beats_published"), "-")
-        lines.append(f"| {r['problem']} | {l2} | {r['steps']} | {r['wall_seconds_mean']:.0f} | {pub} | {beaten} | {r['published_source']} |")
+        lines.append(f"| {r['problem']} | {len(r['seeds'])} | {l2} | {r['steps']} | {r['wall_seconds_mean']:.0f} | {pub} | {beaten} | {r['published_source']} |")
     lines += ["", "Regenerate: `python scripts/reproduce.py" + (" --quick" if quick else "") + "`", ""]
     (out / "accuracy.md").write_text("\n".join(lines))
 
@@ -138,6 +138,7 @@ def main(argv=None):
     p.add_argument("--out", default=str(ROOT / "results"))
     p.add_argument("--set", action="append", default=[], help="extra override for every run")
     p.add_argument("--derivatives", action="store_true", help="also run scripts/bench_derivatives.py")
+    p.add_argument("--merge", action="store_true", help="keep the rows of other problems already in accuracy.json")
     args = p.parse_args(argv)
     out = Path(args.out)
     hardware = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
@@ -150,7 +151,13 @@ def main(argv=None):
             records.append(rec)
             status = f"l2re {rec['l2re']:.2e}" if rec.get("l2re") is not None else rec.get("error", "no error metric")
             print(f"[{len(records)}/{len(jobs)}] {rec['config']} seed {rec['seed']}: {status} ({rec['wall_seconds']:.0f} s)", flush=True)
-    records.sort(key=lambda r: (args.configs.index(r["config"]), r["seed"]))
+    order = list(args.configs)
+    if args.merge and (out / "accuracy.json").exists():
+        old = json.loads((out / "accuracy.json").read_text())
+        kept = [r for r in old.get("runs", []) if r["config"] not in args.configs]
+        order = list(dict.fromkeys([r["config"] for r in kept] + order))
+        records = kept + records
+    records.sort(key=lambda r: (order.index(r["config"]), r["seed"]))
     rows = summarise(records, args.quick)
     write_tables(rows, records, out, args.quick, hardware)
     print((out / "accuracy.md").read_text())
