@@ -91,6 +91,7 @@ def summarise(records, quick):
             steps=ok[0]["steps"] if ok else None,
             published_l2re=pub[0] if pub else None, published_source=pub[1] if pub else "none found",
             errors=[r.get("error") for r in rs if r.get("error")],
+            unknowns=[r["unknowns"] for r in ok if r.get("unknowns")],
             quick=quick,
         )
         if pub and row["l2re_mean"] is not None:
@@ -108,14 +109,18 @@ def write_tables(rows, records, out: Path, quick: bool, hardware: str):
         f"Hardware: {hardware}. "
         + ("**QUICK MODE: reduced budgets (train.steps=1000, lbfgs_steps=200); not a result.**" if quick else "Full budgets from configs/."),
         "",
-        "| problem | seeds | L2RE mean ± std | steps | wall s (mean) | best published | beaten? | source |",
+        "| problem | seeds | L2RE mean ± std | steps | wall s (mean) | best published | beaten? | source / notes |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         l2 = "failed: " + "; ".join(r["errors"]) if r["l2re_mean"] is None else f"{r['l2re_mean']:.2e} ± {r['l2re_std']:.1e}"
         pub = f"{r['published_l2re']:.2e}" if r["published_l2re"] is not None else "-"
         beaten = {True: "yes", False: "**no**"}.get(r.get("beats_published"), "-")
-        lines.append(f"| {r['problem']} | {len(r['seeds'])} | {l2} | {r['steps']} | {r['wall_seconds_mean']:.0f} | {pub} | {beaten} | {r['published_source']} |")
+        notes = r["published_source"]
+        if r.get("unknowns"):
+            learned = "; ".join(", ".join(f"{k} = {v:.5g}" if isinstance(v, float) else f"{k} = {v}" for k, v in u.items()) for u in r["unknowns"])
+            notes += f"; learned per seed: {learned}"
+        lines.append(f"| {r['problem']} | {len(r['seeds'])} | {l2} | {r['steps']} | {r['wall_seconds_mean']:.0f} | {pub} | {beaten} | {notes} |")
     lines += ["", "Regenerate: `python scripts/reproduce.py" + (" --quick" if quick else "") + "`", ""]
     (out / "accuracy.md").write_text("\n".join(lines))
 
