@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import pathlib
-import platform
-import subprocess
 import sys
 
-from ..config import ConfigError, dump_config, load_config
+from ..config import ConfigError, load_config
 
 EXIT_USAGE = 2
 
@@ -17,38 +15,6 @@ EXIT_USAGE = 2
 def _die(message: str, status: int = EXIT_USAGE):
     print(f"pinnjax: error: {message}", file=sys.stderr)
     raise SystemExit(status)
-
-
-def _git_revision() -> str | None:
-    here = pathlib.Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def run_info(seed: int) -> dict:
-    """Versions, machine and revision recorded in every run's metrics."""
-    import equinox
-    import jax
-    import jaxlib
-    import optax
-
-    from .. import __version__
-
-    return {
-        "seed": seed,
-        "git_revision": _git_revision(),
-        "versions": {
-            "pinnjax": __version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-            "equinox": equinox.__version__, "optax": optax.__version__, "python": platform.python_version(),
-        },
-        "device": str(jax.devices()[0]),
-        "platform": platform.platform(),
-        "matmul_precision": str(jax.config.jax_default_matmul_precision),
-        "x64": bool(jax.config.jax_enable_x64),
-    }
 
 
 def _prepare(config_path: pathlib.Path, overrides, base_dir=None):
@@ -69,12 +35,8 @@ def _prepare(config_path: pathlib.Path, overrides, base_dir=None):
     return cfg, problem
 
 
-def _finish(metrics: dict, run_dir: pathlib.Path, seed: int):
-    from ..io import write_json
-
-    metrics = dict(metrics)
-    metrics.update(run_info(seed))
-    write_json(run_dir / "metrics.json", metrics)
+def _finish(metrics: dict, run_dir: pathlib.Path):
+    """Print the run's result; fit has written metrics.json (with versions, seed, revision)."""
     l2 = metrics.get("l2re")
     line = f"steps {metrics.get('steps')}, train {metrics.get('train_seconds', 0):.1f} s"
     if l2 is not None:
@@ -94,13 +56,10 @@ def cmd_run(args):
         run_dir = pathlib.Path(cfg.output.dir) / (cfg.output.name or f"{short}-{stamp}")
     if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         _die(f"run folder {run_dir} already holds a run; continue it with 'pinnjax resume {run_dir}' or pick --out")
-    from ..io import atomic_write_text
     from ..train import fit
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
-    metrics = fit(problem, cfg, run_dir, resume=False)
-    _finish(metrics, run_dir, cfg.seed)
+    metrics = fit(problem, cfg, run_dir, resume=False)  # writes config.yaml and metrics.json
+    _finish(metrics, run_dir)
 
 
 def _run_dir_config(run_dir: pathlib.Path):
@@ -115,12 +74,10 @@ def cmd_resume(args):
     run_dir = pathlib.Path(args.run_dir)
     config_path = _run_dir_config(run_dir)
     cfg, problem = _prepare(config_path, args.set, base_dir=pathlib.Path.cwd())
-    from ..io import atomic_write_text
     from ..train import fit
 
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
     metrics = fit(problem, cfg, run_dir, resume=True)
-    _finish(metrics, run_dir, cfg.seed)
+    _finish(metrics, run_dir)
 
 
 def cmd_eval(args):
@@ -130,7 +87,7 @@ def cmd_eval(args):
     from ..train import evaluate_run
 
     metrics = evaluate_run(problem, cfg, run_dir)
-    _finish(metrics, run_dir, cfg.seed)
+    _finish(metrics, run_dir)
 
 
 def cmd_list(args):

@@ -71,15 +71,39 @@ def _check_finite_params(state: TrainState, step: int):
             raise NonFiniteLossError(f"parameters are not finite at step {step}", step=step, terms=())
 
 
-def _versions() -> dict:
+def _git_revision() -> str | None:
+    import subprocess
+
+    here = pathlib.Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def run_info() -> dict:
+    """Versions, machine and revision recorded in every run's metrics."""
+    import platform
+
     import equinox
+    import jaxlib
     import optax
 
     from .. import __version__
 
-    return {"pinnjax": __version__, "jax": jax.__version__, "equinox": equinox.__version__,
-            "optax": optax.__version__, "python": sys.version.split()[0],
-            "backend": jax.default_backend(), "matmul_precision": str(jax.config.jax_default_matmul_precision)}
+    return {
+        "git_revision": _git_revision(),
+        "versions": {
+            "pinnjax": __version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "equinox": equinox.__version__, "optax": optax.__version__, "python": platform.python_version(),
+            "backend": jax.default_backend(),
+        },
+        "device": str(jax.devices()[0]),
+        "platform": platform.platform(),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "x64": bool(jax.config.jax_enable_x64),
+    }
 
 
 def _make_bar(progress, total, start):
@@ -282,5 +306,5 @@ def _metrics(spec, state, history, run, ev, compile_seconds, rates, cfg, data) -
         m["unknowns"] = unknowns
     m["dtype"] = spec.dtype
     m["seed"] = cfg.seed
-    m["versions"] = _versions()
+    m.update(run_info())
     return m
