@@ -13,16 +13,18 @@ Methods, side by side in one process:
 
 Prints medians (ms) over repeats and ratios to ``engine_lap``; ``--json PATH`` writes one
 record per method, dimension and width with ``method``, ``d``, ``step_ms``, ``forward_ms``,
-``temp_bytes`` (XLA's compiled temporary memory for the step).
+``temp_bytes`` (XLA's compiled temporary memory for the step). ``results/derivatives.*`` are
+written by ``python scripts/reproduce.py --run derivatives``, which runs this script.
 
     python scripts/bench_derivatives.py --quick
-    python scripts/bench_derivatives.py --dims 2 10 50 --repeats 20 --json results/derivatives.json
+    python scripts/bench_derivatives.py --dims 2 10 50 --repeats 20 --json /tmp/derivatives.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import platform
 import statistics
 import sys
@@ -34,6 +36,9 @@ import jax.numpy as jnp
 
 from pinnjax.derivatives import Request, jet, jet_batch
 from pinnjax.nn import MLP
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from results_tables import derivative_tables  # noqa: E402
 
 try:
     import folx
@@ -155,39 +160,6 @@ def run(dims, widths, points, depth, repeats, methods):
     return records
 
 
-def print_table(records):
-    by = {}
-    for r in records:
-        by.setdefault((r["width"], r["d"]), {})[r["method"]] = r
-    methods = list(dict.fromkeys(r["method"] for r in records))
-    print("\nmedian ms per training step (value + grad), and speed-up of engine_lap over each method")
-    head = f"| width | d | " + " | ".join(methods) + " | " + " | ".join(f"{m}/engine_lap" for m in methods if m != "engine_lap") + " |"
-    print(head)
-    print("|" + "---|" * (2 + 2 * len(methods) - 1))
-    for (width, d), row in sorted(by.items()):
-        base = row.get("engine_lap", {}).get("step_ms")
-        cells = [f"{row[m]['step_ms']:.2f}" if m in row else "-" for m in methods]
-        ratios = [
-            f"{row[m]['step_ms'] / base:.2f}x" if (m in row and base) else "-" for m in methods if m != "engine_lap"
-        ]
-        print(f"| {width} | {d} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
-    print("\nmedian ms forward only (Laplacian at all points, no gradient)")
-    print("| width | d | " + " | ".join(methods) + " |")
-    print("|" + "---|" * (2 + len(methods)))
-    for (width, d), row in sorted(by.items()):
-        cells = [f"{row[m]['forward_ms']:.2f}" if m in row else "-" for m in methods]
-        print(f"| {width} | {d} | " + " | ".join(cells) + " |")
-    print("\nXLA temporary memory of the compiled step (MiB)")
-    print("| width | d | " + " | ".join(methods) + " |")
-    print("|" + "---|" * (2 + len(methods)))
-    for (width, d), row in sorted(by.items()):
-        cells = [
-            f"{row[m]['temp_bytes'] / 2**20:.1f}" if (m in row and row[m]["temp_bytes"] is not None) else "-"
-            for m in methods
-        ]
-        print(f"| {width} | {d} | " + " | ".join(cells) + " |")
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dims", type=int, nargs="+", default=[2, 10, 50])
@@ -205,14 +177,12 @@ def main(argv=None):
           f"{args.points} points, tanh MLP depth {args.depth}, float32, folx: {'yes' if folx else 'not installed'}",
           file=sys.stderr)
     records = run(args.dims, args.widths, args.points, args.depth, args.repeats, args.methods)
-    print_table(records)
+    print("\n" + derivative_tables(records))
     if args.json:
-        from pathlib import Path
-
         meta = dict(jax=jax.__version__, device=str(jax.devices()[0]), platform=platform.platform(),
-                    repeats=args.repeats, quick=args.quick)
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(dict(meta=meta, records=records), indent=2))
+                    repeats=args.repeats, quick=args.quick, folx=getattr(folx, "__version__", None))
+        pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(args.json).write_text(json.dumps(dict(meta=meta, records=records), indent=2))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,21 @@
-"""Reproduce pinnjax's accuracy table (and, with --derivatives, the derivative benchmark).
+"""The one writer of results/: runs the measurements, records where each came from, and
+renders every table from its JSON.
 
-Runs each chosen config over several seeds through the ``pinnjax`` command, in parallel
-where the machine allows, and writes ``results/accuracy.md`` and ``results/accuracy.json``:
-per problem the mean and standard deviation of the L2 relative error, wall time, steps, the
-hardware, and the best published L2 relative error beside it with its source.
+    python scripts/reproduce.py                            # accuracy: every config, 3 seeds, full budget
+    python scripts/reproduce.py --quick                    # reduced budgets, marked in the table
+    python scripts/reproduce.py --configs poisson1d heat1d --seeds 0 1 2 --merge
+    python scripts/reproduce.py --protocol pinnacle --configs burgers1d   # PINNacle's training protocol
+    python scripts/reproduce.py --run derivatives          # scripts/bench_derivatives.py -> derivatives.{json,md}
+    python scripts/reproduce.py --run peers                # scripts/bench_peers.py -> peers.{json,md}
+    python scripts/reproduce.py --render                   # rewrite every .md (and the README section) from the JSON
+    python scripts/reproduce.py --check                    # fail if any of them differs from what the JSON gives
 
-    python scripts/reproduce.py                       # every config, 3 seeds, full budget
-    python scripts/reproduce.py --quick               # reduced budget, marked in the table
-    python scripts/reproduce.py --configs poisson1d heat1d --seeds 0 1 2
-    python scripts/reproduce.py --derivatives         # also results/derivatives.{md,json}
+Every accuracy run record holds its provenance: the commit and whether the tree was clean
+(no change outside results/), the command, the resolved config and the recipe (the chain of
+base configs it inherits), the seed, the hardware, the wall time and the library versions; a
+benchmark file holds the same once. Records made before this was recorded are shown as
+legacy, never filled in. Tables are made by ``scripts/results_tables.py``; the README's
+"Measured figures" section is generated the same way, between its two marker lines.
 
 Reruns with the same seeds give the same numbers on the same machine (training is
 deterministic on CPU for a given seed).
@@ -18,159 +25,320 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as futures
+import datetime
+import importlib.metadata
+import itertools
 import json
 import os
 import platform
-import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+README = ROOT / "README.md"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import results_tables as tables  # noqa: E402
 
 # Best published L2 relative errors on the same problem definitions. PINNacle: Hao et al.,
 # "PINNacle: A Comprehensive Benchmark of Physics-Informed Neural Networks for Solving PDEs",
-# NeurIPS 2024, Table 3 (mean of 3 runs; see ../shared/data/pinnacle/README.md).
+# NeurIPS 2024, Table 3 (mean of 3 runs; see ../shared/data/pinnacle/README.md). Peer
+# frameworks are measured by scripts/bench_peers.py, never typed here.
 PUBLISHED = {
     "poisson2d_c": (1.23e-2, "PINNacle Poisson 2d-C, NTK weighting (vanilla PINN 6.94e-1)"),
     "poisson_boltzmann2d": (1.43e-2, "PINNacle Poisson 2d-CG, NTK weighting (vanilla PINN 6.36e-1)"),
     "burgers1d": (1.33e-2, "PINNacle Burgers 1d-C, L-BFGS (vanilla PINN 1.45e-2)"),
     "heat2d_lt": (9.99e-1, "PINNacle Heat 2d-LT, about 1 for every method (unsolved)"),
-    "poisson2d": (6.9e-2, "DeepXDE (PyTorch) on the same setup after 3,000 Adam steps, measured for the issue; no published best"),
 }
 
 # Reduced budgets for --quick: a check that the pipeline and recipes work, not a result.
 QUICK = ["train.steps=1000", "train.lbfgs_steps=200", "eval.every=500", "train.checkpoint_every=500", "output.plots=false"]
+
+# PINNacle's own training protocol (Hao et al. 2024, section 4): a 5 x 100 tanh MLP, Adam at
+# lr 1e-3 for 20,000 iterations, 8,192 interior and 2,048 boundary points, no L-BFGS, no loss
+# weighting: what the framework alone gives, beside the family default recipe.
+PROTOCOLS = {
+    "default": [],
+    "pinnacle": [
+        "model.width=100", "model.depth=5", "model.activation=tanh", "model.dtype=float32",
+        "train.steps=20000", "train.lr=1e-3", "train.decay=none", "train.warmup_steps=0", "train.lbfgs_steps=0",
+        "sampling.interior=8192", "sampling.boundary=2048", "sampling.initial=2048", "sampling.rad=false",
+        "loss.weights={}", "loss.balancing=none", "loss.causal=false",
+    ],
+}
 
 DEFAULT_CONFIGS = [
     "poisson1d", "poisson2d", "poissonnd", "heat1d", "heat2d", "heatnd", "helmholtz2d", "wave1d",
     "kdv", "allen_cahn1d", "inverse_diffusion", "poisson2d_c", "poisson_boltzmann2d", "burgers1d",
 ]
 
+README_BEGIN = "<!-- measured-figures:begin (generated by scripts/reproduce.py --render; do not edit) -->"
+README_END = "<!-- measured-figures:end -->"
 
-def run_one(config: str, seed: int, out: Path, quick: bool, extra: list[str]) -> dict:
-    run_dir = out / "runs" / f"{config}-seed{seed}{'-quick' if quick else ''}"
-    if (run_dir / "metrics.json").exists():
-        (run_dir / "metrics.json").unlink()
-    cmd = [sys.executable, "-m", "pinnjax", "run", str(ROOT / "configs" / f"{config}.yaml"),
-           "--out", str(run_dir), "--set", f"seed={seed}"]
-    for o in (QUICK if quick else []) + extra:
-        cmd += ["--set", o]
+
+# --- provenance ---------------------------------------------------------------------------------
+
+
+def git(*args) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def tree_state() -> tuple[str | None, bool | None]:
+    """(commit, whether the tree is clean): no tracked or untracked change outside results/,
+    which the runs do not read."""
+    commit = (git("rev-parse", "HEAD") or "").strip() or None
+    status = git("status", "--porcelain", "--", ".", ":(exclude)results")
+    return commit, (None if status is None else status.strip() == "")
+
+
+def hardware(device: str | None = None) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "device": device or "cpu"}
+
+
+def library_versions(names=("jax", "jaxlib", "equinox", "optax", "numpy", "folx", "deepxde", "torch")) -> dict:
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance(command: str, state, started: float, t0: float, *, device=None, versions=None) -> dict:
+    """`state`: (commit, clean) as `tree_state` found it when the invocation started."""
+    commit, clean = state
+    return {
+        "commit": commit, "tree_clean": clean, "command": command,
+        "date": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "hardware": hardware(device), "versions": versions or library_versions(),
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "wall_seconds": time.perf_counter() - t0,
+    }
+
+
+def recipe_chain(config: Path) -> str:
+    """The base configs a config inherits, nearest first (``families/x.yaml < base.yaml``)."""
+    chain, path = [], config
+    while True:
+        base = (yaml.safe_load(path.read_text()) or {}).get("base")
+        if not base:
+            return " < ".join(chain) or "(no base)"
+        path = (path.parent / base).resolve()
+        chain.append(str(path.relative_to(ROOT / "configs")) if path.is_relative_to(ROOT / "configs") else str(path))
+
+
+# --- accuracy runs ------------------------------------------------------------------------------
+
+
+def run_one(config: str, seed: int, out: Path, quick: bool, protocol: str, extra: list[str], command: str, state) -> dict:
+    suffix = ("-quick" if quick else "") + ("" if protocol == "default" else f"-{protocol}")
+    run_dir = out / "runs" / f"{config}-seed{seed}{suffix}"
     if run_dir.exists():  # a rerun starts clean, so it gives the same numbers
-        import shutil
-
         shutil.rmtree(run_dir)
-    t0 = time.perf_counter()
+    config_path = ROOT / "configs" / f"{config}.yaml"
+    cmd = [sys.executable, "-m", "pinnjax", "run", str(config_path), "--out", str(run_dir), "--set", f"seed={seed}"]
+    for o in PROTOCOLS[protocol] + (QUICK if quick else []) + extra:
+        cmd += ["--set", o]
+    started, t0 = time.time(), time.perf_counter()
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - t0
-    rec = dict(config=config, seed=seed, wall_seconds=wall, returncode=proc.returncode)
-    if proc.returncode != 0:
-        rec["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1]
+    rec = dict(config=config, seed=seed, protocol=protocol, quick=quick, overrides=PROTOCOLS[protocol] + extra,
+               recipe=recipe_chain(config_path), returncode=proc.returncode)
+    metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
+    rec["provenance"] = provenance(command, state, started, t0, device=metrics.get("device"),
+                                   versions=metrics.get("versions") or library_versions())
+    rec["provenance"]["load_average_at_start"] = load
+    rec["wall_seconds"] = rec["provenance"]["wall_seconds"]
+    if (run_dir / "config.yaml").exists():
+        rec["resolved_config"] = yaml.safe_load((run_dir / "config.yaml").read_text())
+    if proc.returncode != 0 or not metrics:
+        rec["error"] = (proc.stderr.strip().splitlines() or ["no metrics.json written"])[-1]
         return rec
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    rec.update({k: metrics.get(k) for k in ("l2re", "best_l2re", "steps", "train_seconds", "steps_per_second", "device")})
+    rec.update({k: metrics.get(k) for k in ("l2re", "best_l2re", "steps", "train_seconds", "steps_per_second")})
     for k, v in metrics.items():
         if k.startswith("learned_") or k == "unknowns":
             rec[k] = v
     return rec
 
 
-def summarise(records, quick):
-    rows = []
-    for config in dict.fromkeys(r["config"] for r in records):
-        rs = [r for r in records if r["config"] == config]
-        ok = [r for r in rs if r.get("returncode") == 0 and r.get("l2re") is not None]
-        l2 = [r["l2re"] for r in ok]
-        pub = PUBLISHED.get(config)
-        row = dict(
-            problem=config, seeds=[r["seed"] for r in rs], runs_ok=len(ok),
-            l2re_mean=statistics.fmean(l2) if l2 else None,
-            l2re_std=statistics.pstdev(l2) if len(l2) > 1 else 0.0 if l2 else None,
-            wall_seconds_mean=statistics.fmean(r["wall_seconds"] for r in rs),
-            steps=ok[0]["steps"] if ok else None,
-            published_l2re=pub[0] if pub else None, published_source=pub[1] if pub else "none found",
-            errors=[r.get("error") for r in rs if r.get("error")],
-            unknowns=[r["unknowns"] for r in ok if r.get("unknowns")],
-            quick=quick,
-        )
-        if pub and row["l2re_mean"] is not None:
-            # an error near 1 is no solution, whatever the published number (Heat 2d-LT)
-            row["beats_published"] = row["l2re_mean"] < pub[0] and row["l2re_mean"] < 0.5
-        rows.append(row)
-    return rows
-
-
-def write_tables(rows, records, out: Path, quick: bool, hardware: str):
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "accuracy.json").write_text(json.dumps(dict(hardware=hardware, quick=quick, rows=rows, runs=records), indent=2))
-    lines = [
-        "# Accuracy: pinnjax against the best published L2 relative error",
-        "",
-        f"Hardware: {hardware}. "
-        + ("**QUICK MODE: reduced budgets (train.steps=1000, lbfgs_steps=200); not a result.**" if quick else "Full budgets from configs/."),
-        "",
-        "| problem | seeds | L2RE mean ± std | steps | wall s (mean) | best published | beaten? | source / notes |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        l2 = "failed: " + "; ".join(r["errors"]) if r["l2re_mean"] is None else f"{r['l2re_mean']:.2e} ± {r['l2re_std']:.1e}"
-        pub = f"{r['published_l2re']:.2e}" if r["published_l2re"] is not None else "-"
-        beaten = {True: "yes", False: "**no**"}.get(r.get("beats_published"), "-")
-        notes = r["published_source"]
-        if r.get("unknowns"):
-            learned = "; ".join(", ".join(f"{k} = {v:.5g}" if isinstance(v, float) else f"{k} = {v}" for k, v in u.items()) for u in r["unknowns"])
-            notes += f"; learned per seed: {learned}"
-        lines.append(f"| {r['problem']} | {len(r['seeds'])} | {l2} | {r['steps']} | {r['wall_seconds_mean']:.0f} | {pub} | {beaten} | {notes} |")
-    lines += ["", "Regenerate: `python scripts/reproduce.py" + (" --quick" if quick else "") + "`", ""]
-    (out / "accuracy.md").write_text("\n".join(lines))
-
-
-def run_derivatives(out: Path, quick: bool):
-    json_path = out / "derivatives.json"
-    cmd = [sys.executable, str(ROOT / "scripts" / "bench_derivatives.py"), "--json", str(json_path)] + (["--quick"] if quick else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    (out / "derivatives.md").write_text(
-        "# Derivative engine benchmark\n\n" + proc.stdout + f"\nRegenerate: `python scripts/reproduce.py --derivatives{' --quick' if quick else ''}`\n"
-    )
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="runs in parallel (default: one per core)")
-    p.add_argument("--out", default=str(ROOT / "results"))
-    p.add_argument("--set", action="append", default=[], help="extra override for every run")
-    p.add_argument("--derivatives", action="store_true", help="also run scripts/bench_derivatives.py")
-    p.add_argument("--merge", action="store_true", help="keep the rows of other problems already in accuracy.json")
-    args = p.parse_args(argv)
+def run_accuracy(args, command: str, state):
     out = Path(args.out)
-    hardware = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
     jobs = [(c, s) for c in args.configs for s in args.seeds]
     records = []
     with futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futs = {pool.submit(run_one, c, s, out, args.quick, args.set): (c, s) for c, s in jobs}
+        futs = [pool.submit(run_one, c, s, out, args.quick, args.protocol, args.set, command, state) for c, s in jobs]
         for f in futures.as_completed(futs):
             rec = f.result()
             records.append(rec)
             status = f"l2re {rec['l2re']:.2e}" if rec.get("l2re") is not None else rec.get("error", "no error metric")
-            print(f"[{len(records)}/{len(jobs)}] {rec['config']} seed {rec['seed']}: {status} ({rec['wall_seconds']:.0f} s)", flush=True)
+            print(f"[{len(records)}/{len(jobs)}] {rec['config']} seed {rec['seed']}: {status} ({rec['wall_seconds']:.0f} s)",
+                  flush=True)
+    name = "accuracy" if args.protocol == "default" else f"accuracy_{args.protocol}"
     order = list(args.configs)
-    if args.merge and (out / "accuracy.json").exists():
-        old = json.loads((out / "accuracy.json").read_text())
+    old = load_json(out / f"{name}.json") if args.merge else None
+    data = {k: v for k, v in (old or {}).items() if k not in ("rows", "runs")}
+    if old:
         kept = [r for r in old.get("runs", []) if r["config"] not in args.configs]
         order = list(dict.fromkeys([r["config"] for r in kept] + order))
         records = kept + records
     records.sort(key=lambda r: (order.index(r["config"]), r["seed"]))
-    rows = summarise(records, args.quick)
-    write_tables(rows, records, out, args.quick, hardware)
-    print((out / "accuracy.md").read_text())
-    if args.derivatives:
-        run_derivatives(out, args.quick)
-        print((out / "derivatives.md").read_text())
+    data["runs"] = records
+    write_result(name, data, out)
+
+
+# --- benchmarks ---------------------------------------------------------------------------------
+
+
+def run_benchmark(name: str, script: str, args, command: str, state):
+    """Run a benchmark script into a temporary JSON file, add the provenance, write results."""
+    started, t0 = time.time(), time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_json = Path(tmp) / f"{name}.json"
+        cmd = [sys.executable, str(ROOT / "scripts" / script), "--json", str(tmp_json)] + (["--quick"] if args.quick else [])
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            raise SystemExit(f"reproduce: {script} failed; results/{name}.json left as it was")
+        data = json.loads(tmp_json.read_text())
+    data["provenance"] = provenance(command, state, started, t0)
+    write_result(name, data, Path(args.out))
+
+
+# --- rendering and checking ---------------------------------------------------------------------
+
+
+def load_json(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def derive(name: str, data: dict) -> dict:
+    """The JSON as the script makes it: an accuracy file's rows are recomputed from its runs."""
+    if name.startswith("accuracy"):
+        data = dict(data, rows=tables.summarise(data["runs"], PUBLISHED))
+    return data
+
+
+def renderer(name: str):
+    return tables.RENDERERS.get(name.split("_")[0] if name.startswith("accuracy") else name)
+
+
+def generated(out: Path) -> dict[Path, str]:
+    """Every file the JSON in `out` determines, with its content."""
+    files, data_by_name = {}, {}
+    for json_path in sorted(out.glob("*.json")):
+        name = json_path.stem
+        render = renderer(name)
+        if render is None:
+            raise SystemExit(f"reproduce: {json_path}: no renderer for '{name}' in scripts/results_tables.py")
+        data = derive(name, json.loads(json_path.read_text()))
+        data_by_name[name] = data
+        files[json_path] = json.dumps(data, indent=2) + "\n"
+        files[json_path.with_suffix(".md")] = render(data)
+    if out.resolve() == RESULTS.resolve() and README.exists():
+        files[README] = readme_with_section(README.read_text(), tables.render_readme(data_by_name))
+    return files
+
+
+def readme_with_section(text: str, section: str) -> str:
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit(f"reproduce: README.md lacks the marker lines {README_BEGIN!r} / {README_END!r}")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    return head + README_BEGIN + "\n" + section.rstrip("\n") + "\n" + README_END + tail
+
+
+def write_result(name: str, data: dict, out: Path):
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    render_all(out)
+    print((out / f"{name}.md").read_text())
+
+
+def render_all(out: Path):
+    for path, text in generated(out).items():
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
+
+
+def first_difference(path: Path, actual: str | None, expected: str) -> str:
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    if actual is None:
+        return f"{shown}: missing (the JSON beside it makes it)"
+    pairs = itertools.zip_longest(actual.splitlines(), expected.splitlines())
+    for n, (a, e) in enumerate(pairs, start=1):
+        if a != e:
+            return f"{shown}:{n}: file has {a!r}, the JSON gives {e!r}"
+    return f"{shown}: differs in line endings or the final newline"
+
+
+def check(out: Path) -> list[str]:
+    """Differences between the files in `out` (and the README section) and what their JSON gives."""
+    files = generated(out)
+    problems = [first_difference(p, p.read_text() if p.exists() else None, text)
+                for p, text in files.items() if not p.exists() or p.read_text() != text]
+    for md in sorted(out.glob("*.md")):
+        if md not in files:
+            problems.append(f"{md.relative_to(ROOT) if md.is_relative_to(ROOT) else md}: no JSON beside it; "
+                            "every table in results/ is generated from its JSON")
+    return problems
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", nargs="+", choices=("accuracy", "derivatives", "peers"), default=None,
+                   help="what to measure (default: accuracy)")
+    p.add_argument("--check", action="store_true", help="regenerate every table in memory and fail on any difference")
+    p.add_argument("--render", action="store_true", help="rewrite every table (and the README section) from the JSON")
+    p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--quick", action="store_true", help="reduced budgets, marked in the tables")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="default",
+                   help="pinnacle: PINNacle's training protocol, into results/accuracy_pinnacle.*")
+    p.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="runs in parallel (default: one per core)")
+    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--set", action="append", default=[], help="extra override for every run (recorded per run)")
+    p.add_argument("--merge", action="store_true", help="keep the runs of other problems already in the JSON")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    if args.check:
+        problems = check(out)
+        for line in problems:
+            print(line, file=sys.stderr)
+        print(f"reproduce --check: {len(problems)} difference(s)" if problems else "reproduce --check: every table matches its JSON")
+        return 1 if problems else 0
+    if args.render:
+        render_all(out)
+        return 0
+    command = "python scripts/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    state = tree_state()  # before anything runs: what the measurements ran on
+    for what in args.run or ["accuracy"]:
+        if what == "accuracy":
+            run_accuracy(args, command, state)
+        elif what == "derivatives":
+            run_benchmark("derivatives", "bench_derivatives.py", args, command, state)
+        else:
+            run_benchmark("peers", "bench_peers.py", args, command, state)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
