@@ -101,6 +101,9 @@ def render_accuracy(data) -> str:
         "resolved config, seed, hardware, wall time and library versions are in its `runs` records.",
         "",
     ]
+    for protocol in sorted({r.get("protocol", "default") for r in data["runs"]} - {"default"}):
+        overrides = next(r.get("overrides", []) for r in data["runs"] if r.get("protocol") == protocol)
+        lines += [f"Protocol `{protocol}`: every config run with " + ", ".join(f"`{o}`" for o in overrides) + ".", ""]
     if data.get("hardware"):
         lines += [f"Hardware of the legacy rows: {data['hardware']}.", ""]
     if any(r.get("quick") for r in data["rows"]):
@@ -195,6 +198,31 @@ def _load(part):
     return "-" if not (a and b) else f"1-min load average {b[0]:.1f} before, {a[0]:.1f} after"
 
 
+def _equal_budget(title, p) -> list[str]:
+    """A part where both frameworks ran the same budget: speeds side by side and errors."""
+    pj, dx = p["pinnjax"], p["deepxde"]
+    lines = [
+        f"## {title}",
+        "",
+        f"{p['setup']}; {_load(p)}.",
+        "",
+        "| | pinnjax | DeepXDE | pinnjax / DeepXDE |",
+        "|---|---|---|---|",
+        f"| Adam steps/s (median of 100-step chunks) | {fmt(pj['adam_steps_per_second'], '.1f')} | "
+        f"{fmt(dx['adam_steps_per_second'], '.1f')} | {ratio_text(p['steps_per_second_ratio'])} |",
+        f"| L2 relative error after {pj['adam_steps']} Adam steps | {fmt(pj['l2re_after_adam'], '.2e')} | "
+        f"{fmt(dx['l2re_after_adam'], '.2e')} | |",
+    ]
+    if pj["lbfgs_steps"] or dx["lbfgs_steps"]:
+        lines += [
+            f"| L-BFGS steps/s (median) | {fmt(pj['lbfgs_steps_per_second'], '.1f')} | "
+            f"{fmt(dx['lbfgs_steps_per_second'], '.1f')} | |",
+            f"| L2 relative error after L-BFGS ({pj['lbfgs_steps']} / {dx['lbfgs_steps']} steps) | "
+            f"{fmt(pj['l2re'], '.2e')} | {fmt(dx['l2re'], '.2e')} | |",
+        ]
+    return lines + [""]
+
+
 def render_peers(data) -> str:
     parts, v = data["parts"], data["versions"]
     lines = [
@@ -210,21 +238,7 @@ def render_peers(data) -> str:
         *provenance_lines(data.get("provenance")),
     ]
     if "poisson2d_adam" in parts:
-        p = parts["poisson2d_adam"]
-        pj, dx = p["pinnjax"], p["deepxde"]
-        lines += [
-            "## 2-D Poisson at equal Adam budget",
-            "",
-            f"{p['setup']}; {_load(p)}.",
-            "",
-            "| | pinnjax | DeepXDE | pinnjax / DeepXDE |",
-            "|---|---|---|---|",
-            f"| Adam steps/s (median of 100-step chunks) | {fmt(pj['adam_steps_per_second'], '.1f')} | "
-            f"{fmt(dx['adam_steps_per_second'], '.1f')} | {ratio_text(p['steps_per_second_ratio'])} |",
-            f"| L2 relative error after {pj['adam_steps']} Adam steps | {fmt(pj['l2re'], '.2e')} | "
-            f"{fmt(dx['l2re'], '.2e')} | |",
-            "",
-        ]
+        lines += _equal_budget("2-D Poisson at equal Adam budget", parts["poisson2d_adam"])
     if "poisson2d_time_to" in parts:
         p = parts["poisson2d_time_to"]
         pj, dx = p["pinnjax"], p["deepxde"]
@@ -246,25 +260,7 @@ def render_peers(data) -> str:
                          f"{ratio_text(p['speedup'][key])} |")
         lines += [f"| final | {fmt(pj['final_l2re'], '.2e')} | {fmt(dx['final_l2re'], '.2e')} | |", ""]
     if "burgers1d" in parts:
-        p = parts["burgers1d"]
-        pj, dx = p["pinnjax"], p["deepxde"]
-        lines += [
-            "## Burgers 1d-C (PINNacle) at equal budget",
-            "",
-            f"{p['setup']}; {_load(p)}.",
-            "",
-            "| | pinnjax | DeepXDE | pinnjax / DeepXDE |",
-            "|---|---|---|---|",
-            f"| Adam steps/s (median of 100-step chunks) | {fmt(pj['adam_steps_per_second'], '.1f')} | "
-            f"{fmt(dx['adam_steps_per_second'], '.1f')} | {ratio_text(p['steps_per_second_ratio'])} |",
-            f"| L2 relative error after {pj['adam_steps']} Adam steps | {fmt(pj['l2re_after_adam'], '.2e')} | "
-            f"{fmt(dx['l2re_after_adam'], '.2e')} | |",
-            f"| L-BFGS steps/s (median) | {fmt(pj['lbfgs_steps_per_second'], '.1f')} | "
-            f"{fmt(dx['lbfgs_steps_per_second'], '.1f')} | |",
-            f"| L2 relative error after L-BFGS ({pj['lbfgs_steps']} / {dx['lbfgs_steps']} steps) | "
-            f"{fmt(pj['l2re'], '.2e')} | {fmt(dx['l2re'], '.2e')} | |",
-            "",
-        ]
+        lines += _equal_budget("Burgers 1d-C (PINNacle) at equal budget", parts["burgers1d"])
     return "\n".join(lines)
 
 
@@ -306,17 +302,20 @@ def _readme_derivatives(data) -> list[str]:
     return lines
 
 
+def _speed_sentence(title, p) -> str:
+    pj, dx = p["pinnjax"], p["deepxde"]
+    budget = f"{pj['adam_steps']} Adam" + (f" then {pj['lbfgs_steps']} L-BFGS" if pj["lbfgs_steps"] else "")
+    return (f"- {title} ({budget} steps): pinnjax {fmt(pj['adam_steps_per_second'], '.0f')} Adam steps/s, DeepXDE "
+            f"{fmt(dx['adam_steps_per_second'], '.0f')} ({ratio_text(p['steps_per_second_ratio'])}); L2 relative "
+            f"error {fmt(pj['l2re'], '.1e')} (pinnjax) and {fmt(dx['l2re'], '.1e')} (DeepXDE).")
+
+
 def _readme_peers(data) -> list[str]:
     parts = data["parts"]
     lines = ["**Peers** (`results/peers.md`, pinnjax and DeepXDE with PyTorch run side by side by "
              "`scripts/bench_peers.py`" + ("; quick budgets, not a result" if data.get("quick") else "") + "):", ""]
     if "poisson2d_adam" in parts:
-        p = parts["poisson2d_adam"]
-        pj, dx = p["pinnjax"], p["deepxde"]
-        lines.append(
-            f"- 2-D Poisson, {p['setup']}: pinnjax {fmt(pj['adam_steps_per_second'], '.0f')} Adam steps/s, DeepXDE "
-            f"{fmt(dx['adam_steps_per_second'], '.0f')} ({ratio_text(p['steps_per_second_ratio'])}); L2 relative error "
-            f"{fmt(pj['l2re'], '.1e')} (pinnjax) and {fmt(dx['l2re'], '.1e')} (DeepXDE) after the same Adam budget.")
+        lines.append(_speed_sentence("2-D Poisson at equal Adam budget", parts["poisson2d_adam"]))
     if "poisson2d_time_to" in parts:
         p = parts["poisson2d_time_to"]
 
@@ -330,13 +329,7 @@ def _readme_peers(data) -> list[str]:
                      + " and ".join(t("pinnjax", k) for k in keys) + ", DeepXDE "
                      + " and ".join(t("deepxde", k) for k in keys) + ".")
     if "burgers1d" in parts:
-        p = parts["burgers1d"]
-        pj, dx = p["pinnjax"], p["deepxde"]
-        lines.append(
-            f"- Burgers 1d-C at equal budget ({pj['adam_steps']} Adam then {pj['lbfgs_steps']} L-BFGS steps): pinnjax "
-            f"{fmt(pj['adam_steps_per_second'], '.0f')} Adam steps/s, DeepXDE {fmt(dx['adam_steps_per_second'], '.0f')} "
-            f"({ratio_text(p['steps_per_second_ratio'])}); L2 relative error {fmt(pj['l2re'], '.1e')} (pinnjax) "
-            f"and {fmt(dx['l2re'], '.1e')} (DeepXDE).")
+        lines.append(_speed_sentence("Burgers 1d-C at equal budget", parts["burgers1d"]))
     return lines + [""]
 
 
