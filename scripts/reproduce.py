@@ -166,7 +166,7 @@ def run_one(config: str, seed: int, out: Path, quick: bool, protocol: str, extra
                recipe=recipe_chain(config_path), returncode=proc.returncode)
     metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
     rec["provenance"] = provenance(command, state, started, t0, device=metrics.get("device"),
-                                   versions=metrics.get("versions") or library_versions())
+                                   versions={**library_versions(), **metrics.get("versions", {})})
     rec["provenance"]["load_average_at_start"] = load
     rec["wall_seconds"] = rec["provenance"]["wall_seconds"]
     if (run_dir / "config.yaml").exists():

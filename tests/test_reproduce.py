@@ -107,3 +107,23 @@ def test_pinnacle_protocol_overrides_are_valid_config_keys():
     assert (cfg.model.width, cfg.model.depth, cfg.train.lr) == (100, 5, 1e-3)
     assert (cfg.sampling.interior, cfg.sampling.boundary, cfg.sampling.rad) == (8192, 2048, False)
     assert cfg.loss.weights == {}
+
+
+def test_an_accuracy_run_records_its_provenance(tmp_path):
+    tiny = ["train.steps=20", "train.lbfgs_steps=0", "train.scan_steps=10", "eval.every=10", "eval.points=64",
+            "sampling.interior=32", "sampling.boundary=2", "model.width=8", "model.depth=1", "output.plots=false"]
+    argv = ["--configs", "poisson1d", "--seeds", "3", "--jobs", "1", "--out", str(tmp_path)]
+    for o in tiny:
+        argv += ["--set", o]
+    assert reproduce.main(argv) == 0
+    data = json.loads((tmp_path / "accuracy.json").read_text())
+    (run,) = data["runs"]
+    prov = run["provenance"]
+    assert prov["commit"] == reproduce.git("rev-parse", "HEAD").strip()
+    assert prov["tree_clean"] in (True, False) and prov["command"].endswith(" ".join(argv))
+    assert prov["versions"]["jax"] and prov["hardware"]["cores"] and prov["wall_seconds"] > 0
+    assert run["seed"] == 3 and run["resolved_config"]["seed"] == 3
+    assert run["resolved_config"]["problem"]["name"] == "poisson1d" and run["overrides"] == tiny
+    assert run["recipe"] == "base.yaml" and run["l2re"] > 0
+    assert reproduce.check(tmp_path) == []
+    assert "`" + prov["commit"][:10] + "`" in (tmp_path / "accuracy.md").read_text()
