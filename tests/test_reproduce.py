@@ -106,7 +106,8 @@ def test_pinnacle_protocol_overrides_are_valid_config_keys():
     cfg = load_config(ROOT / "configs" / "burgers1d.yaml", reproduce.PROTOCOLS["pinnacle"])
     assert (cfg.model.width, cfg.model.depth, cfg.train.lr) == (100, 5, 1e-3)
     assert (cfg.sampling.interior, cfg.sampling.boundary, cfg.sampling.rad) == (8192, 2048, False)
-    assert cfg.loss.weights == {}
+    weighted = load_config(ROOT / "configs" / "poisson2d_c.yaml", reproduce.PROTOCOLS["pinnacle"])
+    assert weighted.loss.weights == {}  # the shipped boundary weights are dropped: no weighting
 
 
 def test_an_accuracy_run_records_its_provenance(tmp_path):
