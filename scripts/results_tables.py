@@ -104,7 +104,7 @@ def render_accuracy(data) -> str:
     for protocol in sorted({r.get("protocol", "default") for r in data["runs"]} - {"default"}):
         overrides = next(r.get("overrides", []) for r in data["runs"] if r.get("protocol") == protocol)
         lines += [f"Protocol `{protocol}`: every config run with " + ", ".join(f"`{o}`" for o in overrides) + ".", ""]
-    if data.get("hardware"):
+    if data.get("hardware") and any(not r.get("provenance") for r in data["runs"]):
         lines += [f"Hardware of the legacy rows: {data['hardware']}.", ""]
     if any(r.get("quick") for r in data["rows"]):
         lines += ["**Rows marked quick ran reduced budgets (`--quick`): a check of the pipeline, not a result.**", ""]
