@@ -193,18 +193,24 @@ def render_derivatives(data) -> str:
 # --- peers --------------------------------------------------------------------------------------
 
 
-def _load(part):
+def _load(part, cores):
     b, a = part.get("load_average_before"), part.get("load_average_after")
-    return "-" if not (a and b) else f"1-min load average {b[0]:.1f} before, {a[0]:.1f} after"
+    if not (a and b):
+        return "load not recorded"
+    text = f"1-min load average {b[0]:.1f} before, {a[0]:.1f} after"
+    if max(a[0], b[0]) > cores:
+        text += (f" (**overloaded: more runnable processes than the {cores} cores; the speeds and their ratio are "
+                 "not those of an idle machine**)")
+    return text
 
 
-def _equal_budget(title, p) -> list[str]:
+def _equal_budget(title, p, cores) -> list[str]:
     """A part where both frameworks ran the same budget: speeds side by side and errors."""
     pj, dx = p["pinnjax"], p["deepxde"]
     lines = [
         f"## {title}",
         "",
-        f"{p['setup']}; {_load(p)}.",
+        f"{p['setup']}; {_load(p, cores)}.",
         "",
         "| | pinnjax | DeepXDE | pinnjax / DeepXDE |",
         "|---|---|---|---|",
@@ -224,7 +230,7 @@ def _equal_budget(title, p) -> list[str]:
 
 
 def render_peers(data) -> str:
-    parts, v = data["parts"], data["versions"]
+    parts, v, cores = data["parts"], data["versions"], data["threads"]["cpu_count"]
     lines = [
         "# Peers: pinnjax and DeepXDE (PyTorch backend), measured side by side",
         "",
@@ -239,7 +245,7 @@ def render_peers(data) -> str:
         *provenance_lines(data.get("provenance")),
     ]
     if "poisson2d_adam" in parts:
-        lines += _equal_budget("2-D Poisson at equal Adam budget", parts["poisson2d_adam"])
+        lines += _equal_budget("2-D Poisson at equal Adam budget", parts["poisson2d_adam"], cores)
     if "poisson2d_time_to" in parts:
         p = parts["poisson2d_time_to"]
         pj, dx = p["pinnjax"], p["deepxde"]
@@ -251,7 +257,7 @@ def render_peers(data) -> str:
             "## 2-D Poisson, training time to an L2 relative error, each with its recipe",
             "",
             f"pinnjax: {p['recipes']['pinnjax']}. DeepXDE: {p['recipes']['deepxde']}. Error evaluated every 100 "
-            f"steps; evaluation and compilation (pinnjax: {pj['compile_seconds']:.1f} s) not counted; {_load(p)}.",
+            f"steps; evaluation and compilation (pinnjax: {pj['compile_seconds']:.1f} s) not counted; {_load(p, cores)}.",
             "",
             "| L2 relative error | pinnjax | DeepXDE | DeepXDE / pinnjax time |",
             "|---|---|---|---|",
@@ -261,7 +267,7 @@ def render_peers(data) -> str:
                          f"{ratio_text(p['speedup'][key])} |")
         lines += [f"| final | {fmt(pj['final_l2re'], '.2e')} | {fmt(dx['final_l2re'], '.2e')} | |", ""]
     if "burgers1d" in parts:
-        lines += _equal_budget("Burgers 1d-C (PINNacle) at equal budget", parts["burgers1d"])
+        lines += _equal_budget("Burgers 1d-C (PINNacle) at equal budget", parts["burgers1d"], cores)
     return "\n".join(lines)
 
 
@@ -313,8 +319,13 @@ def _speed_sentence(title, p) -> str:
 
 def _readme_peers(data) -> list[str]:
     parts = data["parts"]
+    loads = [x[0] for p in parts.values() for x in (p.get("load_average_before"), p.get("load_average_after")) if x]
+    overloaded = loads and max(loads) > data["threads"]["cpu_count"]
     lines = ["**Peers** (`results/peers.md`, pinnjax and DeepXDE with PyTorch run side by side by "
-             "`scripts/bench_peers.py`" + ("; quick budgets, not a result" if data.get("quick") else "") + "):", ""]
+             "`scripts/bench_peers.py`" + ("; quick budgets, not a result" if data.get("quick") else "")
+             + (f"; measured on an overloaded machine, 1-min load up to {max(loads):.0f} on "
+                f"{data['threads']['cpu_count']} cores, so the speed ratios are not those of an idle machine"
+                if overloaded else "") + "):", ""]
     if "poisson2d_adam" in parts:
         lines.append(_speed_sentence("2-D Poisson at equal Adam budget", parts["poisson2d_adam"]))
     if "poisson2d_time_to" in parts:
