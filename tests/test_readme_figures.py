@@ -84,3 +84,15 @@ def test_the_measurement_pattern_catches_typed_claims():
         assert MEASUREMENT.search(typed), typed
     for config in ("lr 1e-3", "`u_t - 1e-4 u_xx`", "tanh 4 x 50", "5,000 Adam steps"):
         assert not MEASUREMENT.search(config), config
+
+
+def test_readme_peer_speeds_match_peers_json():
+    parts = json.loads((ROOT / "results" / "peers.json").read_text())["parts"]
+    quoted = re.findall(r"pinnjax (\d+) Adam steps/s, DeepXDE (\d+) \((\d+\.\d+)x\)", SECTION)
+    expected = [parts[k] for k in ("poisson2d_adam", "burgers1d") if k in parts]
+    assert len(quoted) == len(expected)
+    for (pj, dx, ratio), part in zip(quoted, expected):
+        assert int(pj) == round(part["pinnjax"]["adam_steps_per_second"])
+        assert int(dx) == round(part["deepxde"]["adam_steps_per_second"])
+        measured = part["pinnjax"]["adam_steps_per_second"] / part["deepxde"]["adam_steps_per_second"]
+        assert float(ratio) == pytest.approx(measured, abs=5e-3)
