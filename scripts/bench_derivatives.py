@@ -34,10 +34,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from pinnjax.derivatives import Request, jet, jet_batch
-from pinnjax.nn import MLP
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's pinnjax, and results_tables
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from pinnjax.derivatives import Request, jet, jet_batch  # noqa: E402
+from pinnjax.nn import MLP  # noqa: E402
 from results_tables import derivative_tables  # noqa: E402
 
 try:
