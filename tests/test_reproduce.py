@@ -96,8 +96,15 @@ def test_legacy_rows_are_marked_and_new_rows_show_their_commit():
     assert "`python scripts/reproduce.py --configs a`" in md
 
 
-def test_recipe_chain_follows_base_configs():
-    assert reproduce.recipe_chain(ROOT / "configs" / "poisson1d.yaml").endswith("base.yaml")
+def test_recipe_chain_follows_base_configs(tmp_path):
+    (tmp_path / "families").mkdir()
+    (tmp_path / "problem.yaml").write_text("base: families/family.yaml\nproblem: {name: poisson1d}\n")
+    (tmp_path / "families" / "family.yaml").write_text("base: ../root.yaml\ntrain: {steps: 10}\n")
+    (tmp_path / "root.yaml").write_text("seed: 0\n")
+    chain = reproduce.recipe_chain(tmp_path / "problem.yaml")
+    assert chain == f"{tmp_path / 'families' / 'family.yaml'} < {tmp_path / 'root.yaml'}"
+    assert reproduce.recipe_chain(tmp_path / "root.yaml") == "(no base)"
+    assert reproduce.recipe_chain(ROOT / "configs" / "base.yaml") == "(no base)"
 
 
 def test_pinnacle_protocol_overrides_are_valid_config_keys():
@@ -125,6 +132,7 @@ def test_an_accuracy_run_records_its_provenance(tmp_path):
     assert prov["versions"]["jax"] and prov["hardware"]["cores"] and prov["wall_seconds"] > 0
     assert run["seed"] == 3 and run["resolved_config"]["seed"] == 3
     assert run["resolved_config"]["problem"]["name"] == "poisson1d" and run["overrides"] == tiny
-    assert run["recipe"] == "base.yaml" and run["l2re"] > 0
+    assert run["recipe"] == reproduce.recipe_chain(ROOT / "configs" / "poisson1d.yaml") and run["l2re"] > 0
+    assert run["recipe"].endswith("base.yaml")
     assert reproduce.check(tmp_path) == []
     assert "`" + prov["commit"][:10] + "`" in (tmp_path / "accuracy.md").read_text()
