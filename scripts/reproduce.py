@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as futures
 import datetime
+import importlib
 import importlib.metadata
 import itertools
 import json
@@ -239,25 +240,51 @@ def derive(name: str, data: dict) -> dict:
     return data
 
 
+# Results files whose table another script renders: name -> (module in scripts/, function of
+# the JSON data returning the Markdown). reproduce.py still runs and checks them.
+SCRIPT_RENDERERS = {"optimisers": ("bench_optimisers", "markdown")}
+
+
 def renderer(name: str):
-    return tables.RENDERERS.get(name.split("_")[0] if name.startswith("accuracy") else name)
+    """The function making ``<name>.md`` from ``<name>.json``, or None."""
+    own = tables.RENDERERS.get("accuracy" if name.startswith("accuracy") else name)
+    if own is not None or name not in SCRIPT_RENDERERS:
+        return own
+    module, function = SCRIPT_RENDERERS[name]
+    return getattr(importlib.import_module(module), function)
 
 
-def generated(out: Path) -> dict[Path, str]:
-    """Every file the JSON in `out` determines, with its content."""
-    files, data_by_name = {}, {}
+def generated(out: Path) -> tuple[dict[Path, str], list[str]]:
+    """Every file the JSON in `out` determines, with its content, and the JSON files that have
+    no renderer."""
+    files, data_by_name, orphans = {}, {}, []
     for json_path in sorted(out.glob("*.json")):
         name = json_path.stem
         render = renderer(name)
         if render is None:
-            raise SystemExit(f"reproduce: {json_path}: no renderer for '{name}' in scripts/results_tables.py")
+            orphans.append(f"{shown(json_path)}: no renderer for '{name}' (scripts/results_tables.py RENDERERS, "
+                           "or SCRIPT_RENDERERS in scripts/reproduce.py)")
+            continue
         data = derive(name, json.loads(json_path.read_text()))
         data_by_name[name] = data
         files[json_path] = json.dumps(data, indent=2) + "\n"
         files[json_path.with_suffix(".md")] = render(data)
     if out.resolve() == RESULTS.resolve() and README.exists():
         files[README] = readme_with_section(README.read_text(), tables.render_readme(data_by_name))
-    return files
+    return files, orphans
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def matches(path: Path, text: str) -> bool:
+    """Whether `path` holds `text`; JSON compares by content, whatever its indentation."""
+    if not path.exists():
+        return False
+    if path.suffix == ".json":
+        return json.loads(path.read_text()) == json.loads(text)
+    return path.read_text() == text
 
 
 def readme_with_section(text: str, section: str) -> str:
@@ -276,32 +303,35 @@ def write_result(name: str, data: dict, out: Path):
 
 
 def render_all(out: Path):
-    for path, text in generated(out).items():
-        if not path.exists() or path.read_text() != text:
+    files, orphans = generated(out)
+    if orphans:
+        raise SystemExit("reproduce: " + "; ".join(orphans))
+    for path, text in files.items():
+        if not matches(path, text):
             path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
+            print(f"wrote {shown(path)}", file=sys.stderr)
 
 
 def first_difference(path: Path, actual: str | None, expected: str) -> str:
-    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if actual is None:
-        return f"{shown}: missing (the JSON beside it makes it)"
+        return f"{shown(path)}: missing (the JSON beside it makes it)"
+    if path.suffix == ".json":  # compare content: line numbers of the file re-indented as written
+        actual = json.dumps(json.loads(actual), indent=2) + "\n"
     pairs = itertools.zip_longest(actual.splitlines(), expected.splitlines())
     for n, (a, e) in enumerate(pairs, start=1):
         if a != e:
-            return f"{shown}:{n}: file has {a!r}, the JSON gives {e!r}"
-    return f"{shown}: differs in line endings or the final newline"
+            return f"{shown(path)}:{n}: file has {a!r}, the JSON gives {e!r}"
+    return f"{shown(path)}: differs in line endings or the final newline"
 
 
 def check(out: Path) -> list[str]:
     """Differences between the files in `out` (and the README section) and what their JSON gives."""
-    files = generated(out)
-    problems = [first_difference(p, p.read_text() if p.exists() else None, text)
-                for p, text in files.items() if not p.exists() or p.read_text() != text]
+    files, problems = generated(out)
+    problems += [first_difference(p, p.read_text() if p.exists() else None, text)
+                 for p, text in files.items() if not matches(p, text)]
     for md in sorted(out.glob("*.md")):
-        if md not in files:
-            problems.append(f"{md.relative_to(ROOT) if md.is_relative_to(ROOT) else md}: no JSON beside it; "
-                            "every table in results/ is generated from its JSON")
+        if md not in files and not md.with_suffix(".json").exists():
+            problems.append(f"{shown(md)}: no JSON beside it; every table in results/ is generated from its JSON")
     return problems
 
 

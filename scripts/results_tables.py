@@ -143,7 +143,18 @@ def render_accuracy(data) -> str:
 
 def derivative_tables(records) -> str:
     """The three tables of the derivative benchmark (step time with speed-ups, forward time,
-    XLA temporary memory), one row per width and dimension."""
+    XLA temporary memory), one row per width and dimension; one set per network when records
+    name several (``network``, default ``mlp``)."""
+    networks = list(dict.fromkeys(r.get("network", "mlp") for r in records))
+    blocks = []
+    for network in networks:
+        mine = [r for r in records if r.get("network", "mlp") == network]
+        table = _derivative_tables_of(mine)
+        blocks.append(table if len(networks) == 1 else f"### network: {network}\n\n{table}")
+    return "\n\n".join(blocks)
+
+
+def _derivative_tables_of(records) -> str:
     by = {}
     for r in records:
         by.setdefault((r["width"], r["d"]), {})[r["method"]] = r
@@ -170,7 +181,7 @@ def derivative_tables(records) -> str:
 
 def render_derivatives(data) -> str:
     meta, records = data["meta"], data["records"]
-    first = records[0] if records else {}
+    first = next((r for r in records if r.get("network", "mlp") == "mlp"), records[0] if records else {})
     lines = [
         "# Derivative engine benchmark",
         "",
@@ -278,7 +289,8 @@ RENDERERS = {"accuracy": render_accuracy, "derivatives": render_derivatives, "pe
 
 
 def _readme_derivatives(data) -> list[str]:
-    records = [r for r in data["records"] if r["width"] == min(r["width"] for r in data["records"])]
+    mlp = [r for r in data["records"] if r.get("network", "mlp") == "mlp"]
+    records = [r for r in mlp if r["width"] == min(r["width"] for r in mlp)]
     by = {}
     for r in records:
         by.setdefault(r["d"], {})[r["method"]] = r

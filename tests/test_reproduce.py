@@ -136,3 +136,22 @@ def test_an_accuracy_run_records_its_provenance(tmp_path):
     assert run["recipe"].endswith("base.yaml")
     assert reproduce.check(tmp_path) == []
     assert "`" + prov["commit"][:10] + "`" in (tmp_path / "accuracy.md").read_text()
+
+
+def test_json_is_compared_by_content_and_a_json_without_renderer_is_named(results_copy):
+    path = results_copy / "derivatives.json"
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=1))  # another script's indentation
+    (results_copy / "mystery.json").write_text("{}\n")
+    problems = reproduce.check(results_copy)
+    assert len(problems) == 1 and "mystery.json: no renderer for 'mystery'" in problems[0]
+
+
+def test_derivative_tables_keep_networks_apart():
+    def rec(network, method, ms):
+        return dict(network=network, method=method, d=2, width=64, depth=4, points=8, step_ms=ms, forward_ms=1.0,
+                    temp_bytes=None)
+
+    md = results_tables.derivative_tables([rec("mlp", "engine_lap", 2.0), rec("mlp", "folx", 4.0),
+                                           rec("pirate", "engine_lap", 5.0), rec("pirate", "folx", 20.0)])
+    mlp, pirate = md.split("### network: pirate")
+    assert "| 64 | 2 | 2.00 | 4.00 | 2.00x |" in mlp and "| 64 | 2 | 5.00 | 20.00 | 4.00x |" in pirate
