@@ -8,6 +8,7 @@ import pathlib
 import sys
 
 from ..config import ConfigError, load_config
+from ..io import CheckpointError
 
 EXIT_USAGE = 2
 
@@ -32,7 +33,35 @@ def _prepare(config_path: pathlib.Path, overrides, base_dir=None):
 
         cfg = dataclasses.replace(cfg, problem=dataclasses.replace(cfg.problem, name=canonical))
     problem = make_problem(cls, dict(cfg.problem.params))
+    from ..train import make_spec
+
+    make_spec(problem, cfg)  # the config against the problem: ConfigError naming the key
     return cfg, problem
+
+
+# Keys a resumed run cannot change: they fix the shapes or the meaning of its saved state.
+_FIXED_ON_RESUME = ("problem", "model", "seed", "sampling.interior", "sampling.boundary",
+                    "sampling.initial", "sampling.rad", "sampling.rad_pool")
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = ""):
+    for key in sorted(set(old) | set(new)):
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _changed_keys(a, b, name + ".")
+        elif a != b:
+            yield name, a, b
+
+
+def _check_resume_overrides(saved, cfg):
+    from ..config import config_to_dict
+
+    for key, then, now in _changed_keys(config_to_dict(saved), config_to_dict(cfg)):
+        if any(key == f or key.startswith(f + ".") for f in _FIXED_ON_RESUME):
+            raise ConfigError(
+                f"key '{key}' cannot change when resuming ({then!r} in the run, {now!r} now): "
+                "start a new run with 'pinnjax run'"
+            )
 
 
 def _finish(metrics: dict, run_dir: pathlib.Path):
@@ -54,6 +83,8 @@ def cmd_run(args):
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = pathlib.Path(cfg.output.dir) / (cfg.output.name or f"{short}-{stamp}")
+    if run_dir.exists() and not run_dir.is_dir():
+        _die(f"--out {run_dir} is a file, not a run folder")
     if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         _die(f"run folder {run_dir} already holds a run; continue it with 'pinnjax resume {run_dir}' or pick --out")
     from ..train import fit
@@ -73,6 +104,8 @@ def _run_dir_config(run_dir: pathlib.Path):
 def cmd_resume(args):
     run_dir = pathlib.Path(args.run_dir)
     config_path = _run_dir_config(run_dir)
+    if args.set:
+        _check_resume_overrides(load_config(config_path), load_config(config_path, args.set))
     cfg, problem = _prepare(config_path, args.set, base_dir=pathlib.Path.cwd())
     from ..train import fit
 
@@ -122,8 +155,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except ConfigError as exc:
-        _die(str(exc))
+    except (ConfigError, CheckpointError) as exc:
+        _die(" ".join(str(exc).split()))
     except KeyboardInterrupt:
         print("\npinnjax: interrupted; the last checkpoint is kept (continue with 'pinnjax resume RUN_DIR')", file=sys.stderr)
         return 130

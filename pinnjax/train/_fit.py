@@ -30,6 +30,7 @@ from ..io import (
 from ._evaluate import errors, eval_set, read_history
 from ._model import precision
 from ._plots import make_plots
+from ._resume import load_newest_state
 from ._spec import TrainSpec, learning_rate, make_spec
 from ._state import ADAM, LBFGS, TrainState, init_state, load_state, split_params, structure
 from ._step import adam_chunk, lbfgs_chunk, start_lbfgs
@@ -125,8 +126,9 @@ def fit(problem, cfg: RunConfig, run_dir, *, resume: bool = False, progress: boo
     - ``config.yaml``: the resolved config
 
     Adam runs for ``train.steps`` steps, then L-BFGS for ``train.lbfgs_steps`` on a batch drawn
-    once at the switch. `resume` continues from the latest checkpoint in ``run_dir/checkpoints``
-    (from scratch if there is none) to the configured number of steps, which may be larger
+    once at the switch. `resume` continues from the newest checkpoint in ``run_dir/checkpoints``
+    that verifies (from scratch if there is none; a corrupted newer one is named on stderr and
+    renamed ``*.eqx.corrupt``) to the configured number of steps, which may be larger
     than before; the history is kept. Without `resume`, a folder that already holds
     checkpoints is an error. `progress`: a progress bar on stderr (None: only when stderr is a
     terminal).
@@ -156,16 +158,20 @@ def _fit(problem, cfg, run_dir, resume, progress):
             f"{run_dir} already holds checkpoints (latest {latest.name}): pass resume=True to "
             "continue it, or use a new run folder"
         )
+    state, latest, skipped = load_newest_state(
+        ckpt_dir, lambda path: load_state(path, problem, spec, cfg.model, seed=cfg.seed)
+    )
     if latest is not None:
-        state = load_state(latest, problem, spec, cfg.model, seed=cfg.seed)
         run.update(read_checkpoint_info(latest)["metadata"].get("run", {}))
         history = [r for r in read_history(run_dir) if r["step"] <= int(state.step)]
     else:
         state = init_state(problem, spec, cfg.model, seed=cfg.seed)
+    data = eval_set(problem, ev.points, dtype=spec.jnp_dtype)  # may raise: before any write
     run_dir.mkdir(parents=True, exist_ok=True)
+    for path, _ in skipped:  # set aside, so later checkpoints at those steps are not shadowed
+        path.replace(path.with_name(path.name + ".corrupt"))
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
 
-    data = eval_set(problem, ev.points, dtype=spec.jnp_dtype)
     step = int(state.step)
     bar = _make_bar(progress, spec.total_steps, step)
     compile_seconds, rates, compiled = 0.0, {"adam": [], "lbfgs": []}, set()

@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..config import ConfigError
 from ..nn import MLP
 from ..problem import Problem
 from ._model import build_model
@@ -95,7 +96,7 @@ def load_state(path, problem: Problem, spec: TrainSpec, model_cfg, *, seed: int)
         changed = [k for k in mine if k != "lbfgs_memory" and saved.get(k) != mine[k]]
         if changed:
             diff = "; ".join(f"{k}: {saved.get(k)} then, {mine[k]} now" for k in changed)
-            raise ValueError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
+            raise ConfigError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
         if saved.get("lbfgs_memory") != mine["lbfgs_memory"]:
             m = saved.get("lbfgs_memory")
             old = dataclasses.replace(spec, lbfgs_steps=1 if m else 0, lbfgs_memory=m or spec.lbfgs_memory)
