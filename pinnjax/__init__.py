@@ -2,7 +2,25 @@
 
 __version__ = "0.1.0"
 
+
+def _zoo_from_checkout():
+    """The problem zoo is installed as ``pinnjax.problems`` (pyproject.toml maps it from the
+    top-level ``problems/`` folder). Run from a source checkout, the same folder is found by
+    adding the checkout to this package's search path."""
+    import pathlib
+
+    here = pathlib.Path(__file__).resolve().parent
+    checkout = here.parent
+    if not (here / "problems").is_dir() and (checkout / "problems" / "__init__.py").is_file():
+        __path__.append(str(checkout))
+
+
+_zoo_from_checkout()
+
 from . import data as data
+from ._solve import load as load
+from ._solve import Solution as Solution
+from ._solve import solve as solve
 from . import derivatives as derivatives
 from . import geometry as geometry
 from . import nn as nn

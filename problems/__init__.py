@@ -1,6 +1,6 @@
 """The problem zoo: one definition per PDE, looked up by name.
 
-    from problems import get_problem
+    from pinnjax.problems import get_problem
     problem = get_problem("poisson2d")()          # or get_problem("heatnd")(dim=10)
 
 ``PROBLEMS`` maps every shipped name to its class.

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import pinnjax as pj
-from problems import PROBLEMS, UnknownProblemError, get_problem
-from problems.allen_cahn import solve_allen_cahn
+from pinnjax.problems import PROBLEMS, UnknownProblemError, get_problem
+from pinnjax.problems.allen_cahn import solve_allen_cahn
 
 N_SAMPLES = 64
 

@@ -1,8 +1,8 @@
 """The training engine: compiled chunks, determinism, kill-and-resume, NaN guard, loss
 weighting, RAD, L-BFGS, inverse problems and accuracy on two problems with exact solutions.
 
-The float64 test is last: it turns on jax_enable_x64 for the rest of the process (float32
-runs switch it off while they run, so their numbers do not depend on the order).
+A float64 run turns 64-bit JAX on only while it runs (``precision``): the process's settings
+are left as they were.
 Runs use tiny networks so the file stays around a minute or two on 2 cores; most of the time
 is compilation."""
 
@@ -537,12 +537,14 @@ def test_plots_for_any_dimension(tmp_path):
             assert "solution_slices.png" in names
 
 
-# --- float64 (turns on jax_enable_x64 for the rest of the process) -------------------------
+# --- float64 --------------------------------------------------------------------------
 
 
 def test_float64_run(tmp_path):
     cfg = _cfg(model={"dtype": "float64"}, train={"steps": 100, "lbfgs_steps": 20})
+    x64_before = jax.config.jax_enable_x64
     m = fit(Poisson1D(), cfg, tmp_path / "f64")
+    assert jax.config.jax_enable_x64 == x64_before  # no process-wide switch behind the caller
     state, _ = load_run_state(Poisson1D(), cfg, tmp_path / "f64")
     assert state.model.layers[0].V.dtype == jnp.float64 and state.points[0].dtype == jnp.float64
     assert m["dtype"] == "float64" and math.isfinite(m["l2re"])

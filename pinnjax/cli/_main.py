@@ -123,8 +123,32 @@ def cmd_eval(args):
     _finish(metrics, run_dir)
 
 
+def _load_run(run_dir: pathlib.Path):
+    _run_dir_config(run_dir)
+    from .._solve import load
+
+    return load(run_dir)
+
+
+def cmd_predict(args):
+    from ._predict import check_out, predict
+
+    check_out(pathlib.Path(args.out), (".npy", ".csv"))  # before the (slow) load
+    solution = _load_run(pathlib.Path(args.run_dir))
+    out = predict(solution, points=args.points, grid=args.grid, times=args.times, out=args.out)
+    print(f"wrote {out}")
+
+
+def cmd_export(args):
+    from ._predict import export
+
+    solution = _load_run(pathlib.Path(args.run_dir))
+    for path in export(solution, fmt=args.format, out=args.out, grid=args.grid, times=args.times):
+        print(f"wrote {path}")
+
+
 def cmd_list(args):
-    from problems import PROBLEMS
+    from ..problems import PROBLEMS
 
     for name, cls in sorted(PROBLEMS.items()):
         doc = (cls.__doc__ or "").strip().splitlines()
@@ -146,6 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="recompute metrics and plots from a run's last checkpoint")
     e.add_argument("run_dir")
     e.set_defaults(func=cmd_eval)
+    pr = sub.add_parser("predict", help="evaluate a finished run at new points")
+    pr.add_argument("run_dir")
+    pr.add_argument("--points", metavar="FILE", help="(N, dim) points, .npy or .csv (time last)")
+    pr.add_argument("--grid", metavar="NxM", help="a grid over the spatial bounding box (inside the domain)")
+    pr.add_argument("--times", metavar="T1,T2,...", help="times of the grid (time-dependent problems; default 11)")
+    pr.add_argument("--out", required=True, metavar="FILE", help=".npy or .csv: coordinates then outputs, one row per point")
+    pr.set_defaults(func=cmd_predict)
+    ex = sub.add_parser("export", help="write a finished run's solution for ParaView (VTK) or numpy (npz)")
+    ex.add_argument("run_dir")
+    ex.add_argument("--format", required=True, choices=("vtk", "npz"))
+    ex.add_argument("--out", required=True, metavar="FILE",
+                    help=".vts (box) or .vtu (other domains), .pvd for a time series, or .npz")
+    ex.add_argument("--grid", metavar="NxM", help="points per spatial axis (default 201, 101x101 or 41x41x41)")
+    ex.add_argument("--times", metavar="T1,T2,...", help="times (time-dependent problems; default 11)")
+    ex.set_defaults(func=cmd_export)
     l = sub.add_parser("list", help="list the shipped problems")
     l.set_defaults(func=cmd_list)
     return p

@@ -43,7 +43,7 @@ def resolve_problem_class(name: str, base_dir: pathlib.Path | None = None):
     """``(class, canonical name)`` for a shipped name or ``path/to/file.py:ClassName``."""
     if ":" in name and name.split(":")[0].endswith(".py"):
         return _load_file_class(name, base_dir)
-    from problems import PROBLEMS
+    from ..problems import PROBLEMS
 
     if name not in PROBLEMS:
         hint = difflib.get_close_matches(name, list(PROBLEMS), n=1)

@@ -50,7 +50,14 @@ class Problem(eqx.Module):
 
     @property
     def time_axis(self) -> int | None:
-        return self.domain.dim - 1 if "initial" in self.domain.boundary_parts else None
+        """The time coordinate's index, from the domain's type (``space * TimeInterval``, time
+        last, or a bare ``TimeInterval``); None for a steady problem, whatever its parts are
+        called."""
+        from ..geometry import SpaceTime, TimeInterval
+
+        if isinstance(self.domain, SpaceTime):
+            return self.domain.dim - 1
+        return 0 if isinstance(self.domain, TimeInterval) else None
 
     @property
     def namespace(self) -> NameSpace:
