@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
+import sys
 import pathlib
 
 import equinox as eqx
@@ -129,10 +129,11 @@ def _problem_entry(problem) -> dict:
     if shipped:
         name = shipped[0]
     else:
-        try:
-            name = f"{inspect.getfile(cls)}:{cls.__qualname__}"
-        except (TypeError, OSError):
-            name = f"{cls.__module__}:{cls.__qualname__}"  # not loadable from a file: pass problem= to load
+        path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        if cls.__module__.startswith("pinnjax_user_") and path:  # read from a file by name
+            name = f"{os.path.abspath(path)}:{cls.__qualname__}"
+        else:  # importable by name; a script's __main__ needs load(run_dir, problem=...)
+            name = f"{cls.__module__}:{cls.__qualname__}"
     params = {}
     for f in dataclasses.fields(problem):
         value = getattr(problem, f.name, None)
@@ -210,12 +211,7 @@ def load(run_dir, *, problem=None) -> Solution:
         raise FileNotFoundError(f"{run_dir} has no config.yaml: not a pinnjax run folder")
     cfg = load_config(run_dir / "config.yaml")
     if problem is None:
-        name = cfg.problem.name
-        if ":" in name and not name.split(":")[0].endswith(".py"):
-            raise ConfigError(
-                f"problem.name: {name} was defined outside a file; load it with pinnjax.load({str(run_dir)!r}, problem=...)"
-            )
-        cls, _ = resolve_problem_class(name, run_dir)
+        cls, _ = resolve_problem_class(cfg.problem.name, run_dir)
         with precision(cfg.model.dtype):
             problem = make_problem(cls, dict(cfg.problem.params))
     state, header = load_run_state(problem, cfg, run_dir)
