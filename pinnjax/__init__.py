@@ -44,3 +44,4 @@ from .problem import PointData as PointData
 from .problem import Problem as Problem
 from .problem import Robin as Robin
 from .problem import UndeclaredDerivativeError as UndeclaredDerivativeError
+from .problem import unknown as unknown

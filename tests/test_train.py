@@ -98,7 +98,7 @@ _OBS_X = jnp.linspace(-0.95, 0.95, 40)[:, None]
 class InversePoisson(pj.Problem):
     """-kappa u_xx = pi^2 sin(pi x), u(+-1) = 0, with u observed: kappa = 1."""
 
-    kappa: jax.Array
+    kappa: jax.Array = pj.unknown(0.5)
     domain = pj.Interval(-1.0, 1.0)
     needs = ("u_xx",)
     conditions = (pj.Dirichlet(0.0), pj.PointData(_OBS_X, jnp.sin(jnp.pi * _OBS_X[:, 0])))

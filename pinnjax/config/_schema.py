@@ -88,6 +88,11 @@ class LossConfig:
     causal: bool = False
     causal_eps: float = _field(1.0, min=0)
     causal_chunks: int = _positive(16)
+    # Regularisation of the problem's unknowns (inverse problems): a loss term
+    # "regularization" weighing regularization_weight (see pinnjax.problem.Regularization).
+    regularization: str = _field("none", choices=("none", "tikhonov", "smoothness", "tv"))
+    regularization_weight: float = _field(1e-3, min=0)
+    regularization_points: int = _positive(256)  # interior points for a field network
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..config import RunConfig, dump_config
+from ..problem import unknowns_filter
 from ..io import (
     ProgressBar,
     atomic_write_text,
@@ -56,9 +57,10 @@ def chunk_boundaries(spec: TrainSpec, checkpoint_every: int, eval_every: int, st
 
 
 def _unknowns(problem) -> dict:
-    """The problem's trained array fields by path (small ones as values, others by shape)."""
+    """The problem's unknowns by path (small ones as values, others by shape)."""
     out = {}
-    for path, leaf in jax.tree_util.tree_leaves_with_path(problem):
+    trained = eqx.filter(problem, unknowns_filter(problem))
+    for path, leaf in jax.tree_util.tree_leaves_with_path(trained):
         if eqx.is_inexact_array(leaf):
             name = jax.tree_util.keystr(path).lstrip(".")
             out[name] = np.asarray(leaf).tolist() if leaf.size <= 64 else f"array{tuple(leaf.shape)}"

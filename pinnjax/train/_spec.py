@@ -38,6 +38,7 @@ class TrainSpec:
     causal: bool
     causal_eps: float
     causal_chunks: int
+    regularization: tuple | None  # (method, weight, points) of loss.regularization, or None
     time_axis: int | None
     time_bounds: tuple[float, float] | None
     # optimisation
@@ -72,7 +73,10 @@ class TrainSpec:
 def make_spec(problem, cfg: RunConfig) -> TrainSpec:
     """Validate the config against the problem and freeze what the step needs."""
     s, lc, t = cfg.sampling, cfg.loss, cfg.train
-    terms = problem.terms()
+    regularization = None
+    if lc.regularization != "none":
+        regularization = (lc.regularization, float(lc.regularization_weight), lc.regularization_points)
+    terms = problem.terms() + _regularization_terms(problem, regularization)
     names = [term.name for term in terms]
     unknown = sorted(set(lc.weights) - set(names))
     if unknown:
@@ -131,6 +135,7 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
         causal=lc.causal,
         causal_eps=float(lc.causal_eps),
         causal_chunks=lc.causal_chunks,
+        regularization=regularization,
         time_axis=time_axis,
         time_bounds=time_bounds,
         adam_steps=t.steps,
@@ -146,9 +151,25 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
     )
 
 
+def _regularization_terms(problem, regularization) -> tuple:
+    """The ``regularization`` term that ``loss.regularization`` adds, checked against the problem."""
+    if regularization is None:
+        return ()
+    from ..problem import Regularization, Term, unknown_names
+
+    method, weight, points = regularization
+    networks = [n for n in unknown_names(problem) if callable(getattr(problem, n))]
+    cond = Regularization(method, weight=weight, batch=points if networks else 1)
+    try:
+        cond.check(problem)
+    except ValueError as exc:
+        raise ConfigError(f"key 'loss.regularization' is {method!r} but {exc}") from None
+    return (Term(cond.name, cond, weight),)
+
+
 def active_terms(problem, spec: TrainSpec):
     """The problem's terms that this run trains, in spec order."""
-    by_name = {term.name: term for term in problem.terms()}
+    by_name = {term.name: term for term in problem.terms() + _regularization_terms(problem, spec.regularization)}
     return tuple(by_name[name] for name in spec.term_names)
 
 
