@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .config import ConfigError, RunConfig, config_from_dict, config_to_dict, load_config
+from .config import RunConfig, config_from_dict, config_to_dict, load_config
 
 
 class Solution:

@@ -4,7 +4,6 @@ commands (their files read back and compared with the solution)."""
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import subprocess
