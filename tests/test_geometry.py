@@ -339,7 +339,7 @@ def test_pinnacle_difference():
     on = on_parts(dom, outer, parts)
     assert on[1].all() and not on[0].any() and not on[2].any()
     one = dom.sample_boundary(KEY, 100, part="inner.a.a.a.sphere")  # the disk at (0.3, 0.3)
-    np.testing.assert_allclose(np.linalg.norm(one - centers[0], axis=1), 0.1, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(one) - centers[0], axis=1), 0.1, atol=1e-5)
     n = dom.normal(jnp.array([0.3, 0.2]))  # bottom of the (0.3, 0.3) hole
     np.testing.assert_allclose(n, [0.0, 1.0], atol=1e-5)
 

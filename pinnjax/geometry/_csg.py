@@ -218,7 +218,7 @@ class AbstractCSG(AbstractDomain):
     def _interior_map(self, u):
         lo = jnp.asarray(self._lo, u.dtype)
         hi = jnp.asarray(self._hi, u.dtype)
-        points = lo + u * (hi - lo)
+        points = lo[None, :] + u * (hi - lo)[None, :]
         return points, jax.vmap(self.contains)(points)
 
     def _boundary_unit_dim(self, part) -> int:
