@@ -285,3 +285,93 @@ def test_predict_and_export_bad_input_is_one_line(runs, tmp_path, capsys, monkey
     assert status == 2 and len(lines) == 1 and lines[0].startswith("pinnjax: error:"), res.err
     assert message in lines[0], lines[0]
     assert sorted(os.listdir(tmp_path)) == before
+
+
+# --- unknowns, fixed data and regularisation -----------------------------------------------
+
+
+class FixedAndUnknown(pj.Problem):
+    """-c u_xx = s(x) on [0, 1], u = 0 at the ends: ``c`` unknown, the source samples ``s``
+    fixed data on a grid (an array field that is not marked)."""
+
+    c: jax.Array = pj.unknown(0.5)
+    s: np.ndarray | None = None  # default: ones, set in __post_init__
+    domain = pj.Interval(0.0, 1.0)
+    needs = ("u_xx",)
+    conditions = (pj.Dirichlet(0.0),)
+
+    def __post_init__(self):
+        if self.s is None:
+            self.s = np.full(9, 1.0)
+
+    def residual(self, x, d):
+        return -self.c * d.u_xx - jnp.interp(x[0], jnp.linspace(0.0, 1.0, 9, dtype=x.dtype), self.s)
+
+
+def test_fixed_data_is_an_argument_and_only_unknowns_train():
+    from pinnjax.train import TRACE_COUNTS
+
+    first = pj.solve(FixedAndUnknown(), TINY)
+    np.testing.assert_array_equal(np.asarray(first.problem.s), 1.0)  # fixed data is not trained
+    assert float(first.problem.c) != 0.5  # the unknown is
+    assert first.metrics["unknowns"] == {"c": pytest.approx(float(first.problem.c))}
+    traces = dict(TRACE_COUNTS)
+    second = pj.solve(FixedAndUnknown(s=np.full(9, 3.0)), TINY)  # other data, same shapes
+    assert dict(TRACE_COUNTS) == traces  # the compiled step was reused: the data is an argument
+    np.testing.assert_array_equal(np.asarray(second.problem.s), 3.0)
+    assert float(second.problem.c) != float(first.problem.c)
+
+
+def _regularization_loss(problem, method):
+    from pinnjax.train import make_spec
+    from pinnjax.train._spec import active_terms
+
+    cfg = pj._solve.make_config(problem, TINY, loss={"regularization": method})
+    spec = make_spec(problem, cfg)
+    term = active_terms(problem, spec)[spec.term_names.index("regularization")]
+    model = pj.MLP(1, 1, 4, 1, "tanh", key=jax.random.PRNGKey(0))
+    pts = term.sample(problem, jax.random.PRNGKey(1), term.condition.batch)
+    return float(jnp.mean(term.residuals(problem, model, pts) ** 2)), spec
+
+
+@pytest.mark.parametrize("method", ["tikhonov", "smoothness", "tv"])
+def test_regularisation_of_a_grid_unknown_matches_its_formula(method):
+    from pinnjax.problems import InverseDiffusionField
+
+    kappa = np.array([0.5, 1.0, 0.25, 0.25, 2.0])
+    got, spec = _regularization_loss(InverseDiffusionField(kappa=kappa), method)
+    diffs = np.diff(kappa)
+    want = {"tikhonov": np.mean(kappa**2), "smoothness": np.mean(diffs**2), "tv": np.mean(np.abs(diffs))}[method]
+    assert got == pytest.approx(want, rel=1e-6, abs=1e-7)
+    assert spec.fixed_weights[spec.term_names.index("regularization")] == 1e-3
+
+
+def test_regularisation_of_a_field_network_unknown():
+    """A field network marked unknown: smoothness is the mean |grad a|^2 at interior points,
+    checked against jax.grad of the network; it trains."""
+
+    class FieldCoef(pj.Problem):
+        a: pj.MLP = pj.unknown(factory=lambda: pj.MLP(1, 1, 8, 1, "tanh", key=jax.random.PRNGKey(3)))
+        domain = pj.Interval(0.0, 1.0)
+        needs = ("u_xx",)
+        conditions = (pj.Dirichlet(0.0),)
+
+        def residual(self, x, d):
+            return -(1.0 + self.a(x)[0] ** 2) * d.u_xx - 1.0
+
+    problem = FieldCoef()
+    from pinnjax.train import make_spec
+    from pinnjax.train._spec import active_terms
+
+    cfg = pj._solve.make_config(problem, TINY, loss={"regularization": "smoothness", "regularization_points": 16})
+    spec = make_spec(problem, cfg)
+    term = active_terms(problem, spec)[-1]
+    pts = term.sample(problem, jax.random.PRNGKey(1), 16)
+    model = pj.MLP(1, 1, 4, 1, "tanh", key=jax.random.PRNGKey(0))
+    got = float(jnp.mean(term.residuals(problem, model, pts) ** 2))
+    want = float(jnp.mean(jax.vmap(jax.grad(lambda p: problem.a(p)[0]))(pts) ** 2))
+    assert got == pytest.approx(want, rel=1e-5)
+    sol = pj.solve(problem, cfg)
+    moved = jax.tree.leaves(sol.problem.a)[0] - jax.tree.leaves(problem.a)[0]
+    assert float(jnp.max(jnp.abs(moved))) > 0  # the field network trains
+    assert "loss_regularization" in sol.history[-1]
