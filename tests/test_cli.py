@@ -50,6 +50,11 @@ def write(tmp_path, text, name="cfg.yaml"):
         ("problem: {name: heat1d}\nloss: {weights: {dirichlet: 1, intial: 2}}\n", [], "did you mean 'initial' for 'intial'?"),
         ("problem: {name: poisson1d}\n", ["model.dtype=float16"], "model.dtype"),
         ("problem: {name: poisson1d}\nmodel: {embedding: {features: 8}}\n", [], "model.embedding"),
+        ("problem: {name: poisson1d}\nmodel: {activation: relux}\n", [], "unknown activation 'relux'"),
+        ("problem: {name: poisson1d}\nmodel: {embedding: {type: periodic, axes: [5], periods: [1.0]}}\n", [], "key 'model'"),
+        ("problem: {name: heatnd, params: {dim: 0}}\n", [], "problem HeatND is invalid"),
+        ("problem: {name: inverse_diffusion}\nloss: {regularization: tv}\n", [], "key 'loss.regularization' is 'tv'"),
+        ("problem: {name: poisson1d}\nloss: {regularization: tikhonov}\n", [], "Poisson1D has no unknowns"),
     ],
 )
 def test_bad_config_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, text, overrides, message):
@@ -75,6 +80,21 @@ def test_missing_config_file(tmp_path, capsys):
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     status, err = run_cli(["resume", str(tmp_path)], tmp_path, capsys)
     assert status == 2 and "config.yaml" in err
+
+
+def test_user_problem_reading_an_undeclared_derivative(tmp_path, capsys):
+    (tmp_path / "mine.py").write_text(
+        "import pinnjax as pj\n"
+        "class Undeclared(pj.Problem):\n"
+        "    domain = pj.Interval(0.0, 1.0)\n"
+        "    needs = ('u_x',)\n"
+        "    def residual(self, x, d):\n"
+        "        return d.u_xx\n"
+    )
+    cfg = write(tmp_path, "problem: {name: mine.py:Undeclared}\n")
+    status, err = run_cli(["run", str(cfg), "--out", str(tmp_path / "o")], tmp_path, capsys)
+    assert status == 2 and "'u_xx' was used but not declared" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
 
 
 def test_user_problem_file_class_not_found(tmp_path, capsys):

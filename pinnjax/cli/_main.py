@@ -36,7 +36,30 @@ def _prepare(config_path: pathlib.Path, overrides, base_dir=None):
     from ..train import make_spec
 
     make_spec(problem, cfg)  # the config against the problem: ConfigError naming the key
+    _check_model_and_reference(problem, cfg)
     return cfg, problem
+
+
+def _check_model_and_reference(problem, cfg):
+    """Build the network abstractly and read the problem's reference: what fails here (an
+    unknown activation, an embedding that does not fit, reference data of the wrong shape)
+    is a ConfigError before anything is written."""
+    import equinox as eqx
+    import jax
+
+    from ..train import build_model, eval_set, precision
+
+    with precision(cfg.model.dtype):
+        try:
+            eqx.filter_eval_shape(lambda: build_model(problem, cfg.model, key=jax.random.key(0)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"key 'model': {exc}") from None
+        ref = problem.reference()
+        if ref is not None:
+            try:
+                eval_set(problem, cfg.eval.points, reference=ref)
+            except ValueError as exc:
+                raise ConfigError(f"problem.name: {exc}") from None
 
 
 # Keys a resumed run cannot change: they fix the shapes or the meaning of its saved state.
