@@ -2,14 +2,13 @@
 
 __version__ = "0.1.0"
 
-
 from . import data as data
-from ._solve import load as load
-from ._solve import Solution as Solution
-from ._solve import solve as solve
 from . import derivatives as derivatives
 from . import geometry as geometry
 from . import nn as nn
+from ._solve import load as load
+from ._solve import Solution as Solution
+from ._solve import solve as solve
 from .derivatives import Jet as Jet
 from .derivatives import Request as Request
 from .derivatives import jet as jet

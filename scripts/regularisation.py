@@ -54,8 +54,10 @@ def main(argv=None):
         if method != "none":
             misfit = {w: run(method, w, args.seeds[0]) for w in args.weights}
             ok = [w for w in args.weights if misfit[w][2] <= noise_var]
-            if ok:
+            if ok and max(ok) != choices[0][0]:
                 choices.append((max(ok), "discrepancy"))
+            elif ok:
+                choices[0] = (max(ok), "config and discrepancy")
         for weight, how in choices:
             runs = [run(method, weight, seed) for seed in args.seeds]
             rows.append({"method": method, "weight": weight, "weight_from": how,
