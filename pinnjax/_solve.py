@@ -130,9 +130,10 @@ def _problem_entry(problem) -> dict:
         name = shipped[0]
     else:
         path = getattr(sys.modules.get(cls.__module__), "__file__", None)
-        if cls.__module__.startswith("pinnjax_user_") and path:  # read from a file by name
+        top_level = "." not in cls.__module__ and cls.__module__ != "__main__"
+        if top_level and path:  # a user's module file (e.g. heat.py): by path, from any folder
             name = f"{os.path.abspath(path)}:{cls.__qualname__}"
-        else:  # importable by name; a script's __main__ needs load(run_dir, problem=...)
+        else:  # a package's module by name; a script's __main__ needs load(run_dir, problem=...)
             name = f"{cls.__module__}:{cls.__qualname__}"
     params = {}
     for f in dataclasses.fields(problem):
