@@ -54,8 +54,7 @@ sys.path.insert(0, str(ROOT))
 from pinnjax.config import config_from_dict  # noqa: E402
 from pinnjax.train import fit, read_history  # noqa: E402
 from pinnjax.train._evaluate import eval_set  # noqa: E402
-from problems.burgers import Burgers1D  # noqa: E402
-from problems.poisson import Poisson2D  # noqa: E402
+from pinnjax.problems import Burgers1D, Poisson2D  # noqa: E402
 
 CHUNK = 100  # steps per timing chunk and between evaluations, in both frameworks
 THRESHOLDS = (1e-2, 1e-3)

@@ -7,6 +7,7 @@ renders every table from its JSON.
     python scripts/reproduce.py --protocol pinnacle        # the PINNacle rows under PINNacle's protocol
     python scripts/reproduce.py --run derivatives          # scripts/bench_derivatives.py -> derivatives.{json,md}
     python scripts/reproduce.py --run peers                # scripts/bench_peers.py -> peers.{json,md}
+    python scripts/reproduce.py --run regularisation       # scripts/regularisation.py -> regularisation.{json,md}
     python scripts/reproduce.py --render                   # rewrite every .md (and the README section) from the JSON
     python scripts/reproduce.py --check                    # fail if any of them differs from what the JSON gives
 
@@ -337,7 +338,7 @@ def check(out: Path) -> list[str]:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", nargs="+", choices=("accuracy", "derivatives", "peers"), default=None,
+    p.add_argument("--run", nargs="+", choices=("accuracy", "derivatives", "peers", "regularisation"), default=None,
                    help="what to measure (default: accuracy)")
     p.add_argument("--check", action="store_true", help="regenerate every table in memory and fail on any difference")
     p.add_argument("--render", action="store_true", help="rewrite every table (and the README section) from the JSON")
@@ -369,8 +370,10 @@ def main(argv=None):
             run_accuracy(args, command, state)
         elif what == "derivatives":
             run_benchmark("derivatives", "bench_derivatives.py", args, command, state)
-        else:
+        elif what == "peers":
             run_benchmark("peers", "bench_peers.py", args, command, state)
+        else:
+            run_benchmark("regularisation", "regularisation.py", args, command, state)
     return 0
 
 

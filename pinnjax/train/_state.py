@@ -6,8 +6,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..config import ConfigError
 from ..nn import MLP
-from ..problem import Problem
+from ..problem import Problem, unknowns_filter
 from ._model import build_model
 from ._sampling import draw_points, rad_pool
 from ._spec import TrainSpec, adam
@@ -45,12 +46,13 @@ class TrainState(eqx.Module):
 
 def trainable(tree):
     """Filter spec of what the optimiser trains in ``(model, problem)``: every inexact array
-    except the fixed embedding matrices."""
+    of the model except the fixed embedding matrices, and the problem's fields marked
+    ``unknown`` (its other arrays are fixed data)."""
     model, problem = tree
     spec_m = jax.tree.map(eqx.is_inexact_array, model)
     if model.embedding is not None:
         spec_m = eqx.tree_at(lambda m: m.embedding, spec_m, jax.tree.map(lambda _: False, model.embedding))
-    return spec_m, jax.tree.map(eqx.is_inexact_array, problem)
+    return spec_m, unknowns_filter(problem)
 
 
 def split_params(state: TrainState):
@@ -95,7 +97,7 @@ def load_state(path, problem: Problem, spec: TrainSpec, model_cfg, *, seed: int)
         changed = [k for k in mine if k != "lbfgs_memory" and saved.get(k) != mine[k]]
         if changed:
             diff = "; ".join(f"{k}: {saved.get(k)} then, {mine[k]} now" for k in changed)
-            raise ValueError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
+            raise ConfigError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
         if saved.get("lbfgs_memory") != mine["lbfgs_memory"]:
             m = saved.get("lbfgs_memory")
             old = dataclasses.replace(spec, lbfgs_steps=1 if m else 0, lbfgs_memory=m or spec.lbfgs_memory)
