@@ -150,7 +150,9 @@ def derivative_tables(records) -> str:
     for network in networks:
         mine = [r for r in records if r.get("network", "mlp") == network]
         table = _derivative_tables_of(mine)
-        blocks.append(table if len(networks) == 1 else f"### network: {network}\n\n{table}")
+        depths = sorted({r["depth"] for r in mine})
+        blocks.append(table if len(networks) == 1 else
+                      f"### network: {network} (depth {' / '.join(map(str, depths))})\n\n{table}")
     return "\n\n".join(blocks)
 
 
@@ -192,7 +194,9 @@ def render_derivatives(data) -> str:
         f"{meta.get('repeats', '?')} repeats, all methods side by side in one process"
         + (" (**quick: fewer repeats**)" if meta.get("quick") else "")
         + f". jax {meta.get('jax', '?')}, device {meta.get('device', '?')}, {meta.get('platform', '?')}"
-        + (f", folx {meta['folx']}" if meta.get("folx") else "") + ".",
+        + (f", folx {meta['folx']}" if meta.get("folx") else "") + "."
+        + (f" 1-min load average {meta['load_average_start']:.1f} at the start, {meta['load_average_end']:.1f} at "
+           f"the end, on {meta.get('cpu_count', '?')} cores." if "load_average_start" in meta else ""),
         "",
         *provenance_lines(data.get("provenance")),
         derivative_tables(records),

@@ -153,5 +153,5 @@ def test_derivative_tables_keep_networks_apart():
 
     md = results_tables.derivative_tables([rec("mlp", "engine_lap", 2.0), rec("mlp", "folx", 4.0),
                                            rec("pirate", "engine_lap", 5.0), rec("pirate", "folx", 20.0)])
-    mlp, pirate = md.split("### network: pirate")
+    mlp, pirate = md.split("### network: pirate (depth 4)")
     assert "| 64 | 2 | 2.00 | 4.00 | 2.00x |" in mlp and "| 64 | 2 | 5.00 | 20.00 | 4.00x |" in pirate
