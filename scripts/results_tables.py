@@ -353,7 +353,27 @@ def _readme_derivatives(data) -> list[str]:
     dims_text = " / ".join(str(d) for d in dims)
     said = [f"{speedups(m)} faster than {title}" for m, title in columns if m not in ("engine_lap", "engine_diag")]
     lines += ["", f"The Laplacian-only engine is {', '.join(said)} at d = {dims_text}.", ""]
+    products = [r for r in data["records"] if r.get("network", "mlp") != "mlp"]
+    if products:
+        lines += _readme_product_networks(products)
     return lines
+
+
+def _readme_product_networks(records) -> list[str]:
+    """Speed-ups of the Laplacian-only engine on networks with products of hidden states."""
+    by = {}
+    for r in records:
+        by.setdefault((r["network"], r["d"]), {})[r["method"]] = r
+    others = [m for m in ("nested_jvp", "folx", "hessian") if any(m in row for row in by.values())]
+    lines = ["Networks with products of hidden states (speed-up of the Laplacian-only engine over each method, "
+             "per training step):", "",
+             "| network | width x depth | d | " + " | ".join(f"over {m}" for m in others) + " |",
+             "|---|---|---|" + "---|" * len(others)]
+    for (network, d), row in by.items():
+        lap = row["engine_lap"]
+        cells = [f"{row[m]['step_ms'] / lap['step_ms']:.2f}x" if m in row else "-" for m in others]
+        lines.append(f"| {network} | {lap['width']} x {lap['depth']} | {d} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _speed_sentence(title, p) -> str:

@@ -155,3 +155,14 @@ def test_derivative_tables_keep_networks_apart():
                                            rec("pirate", "engine_lap", 5.0), rec("pirate", "folx", 20.0)])
     mlp, pirate = md.split("### network: pirate (depth 4)")
     assert "| 64 | 2 | 2.00 | 4.00 | 2.00x |" in mlp and "| 64 | 2 | 5.00 | 20.00 | 4.00x |" in pirate
+
+
+def test_readme_lists_product_network_speedups_when_recorded():
+    def rec(network, method, ms, d=2):
+        return dict(network=network, method=method, d=d, width=128, depth=3, points=8, step_ms=ms, forward_ms=1.0)
+
+    mlp = [dict(rec("mlp", m, ms), width=64, depth=4) for m, ms in (("engine_lap", 1.0), ("folx", 2.0))]
+    section = results_tables.render_readme({"derivatives": {"meta": {}, "records": mlp + [
+        rec("pirate", "engine_lap", 4.0), rec("pirate", "folx", 10.0), rec("pirate", "nested_jvp", 12.0)]}})
+    assert "| pirate | 128 x 3 | 2 | 3.00x | 2.50x |" in section
+    assert "| 2 | 2.00 | 1.00 |" in section  # the MLP table: folx, engine_lap
