@@ -162,7 +162,9 @@ def run_one(config: str, seed: int, out: Path, quick: bool, protocol: str, extra
         shutil.rmtree(run_dir)
     config_path = ROOT / "configs" / f"{config}.yaml"
     cmd = [sys.executable, "-m", "pinnjax", "run", str(config_path), "--out", str(run_dir), "--set", f"seed={seed}"]
-    for o in PROTOCOLS[protocol] + (QUICK if quick else []) + extra:
+    # a protocol fixes the optimiser: --quick then only shortens it (no L-BFGS added)
+    quick_overrides = [o for o in QUICK if protocol == "default" or not o.startswith("train.lbfgs_steps")]
+    for o in PROTOCOLS[protocol] + (quick_overrides if quick else []) + extra:
         cmd += ["--set", o]
     started, t0 = time.time(), time.perf_counter()
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None

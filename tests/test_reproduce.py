@@ -5,6 +5,7 @@ hand edit (naming the file and line), legacy rows are marked as such, and comput
 import json
 import pathlib
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -166,3 +167,17 @@ def test_readme_lists_product_network_speedups_when_recorded():
         rec("pirate", "engine_lap", 4.0), rec("pirate", "folx", 10.0), rec("pirate", "nested_jvp", 12.0)]}})
     assert "| pirate | 128 x 3 | 2 | 3.00x | 2.50x |" in section
     assert "| 2 | 2.00 | 1.00 |" in section  # the MLP table: folx, engine_lap
+
+
+def test_quick_pinnacle_protocol_adds_no_lbfgs(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(cmd, **kwargs):
+        seen["cmd"] = cmd
+        return subprocess.CompletedProcess(cmd, 1, "", "stopped by the test")
+
+    monkeypatch.setattr(reproduce.subprocess, "run", fake_run)
+    rec = reproduce.run_one("burgers1d", 0, tmp_path, True, "pinnacle", [], "cmd", ("abc", True))
+    sets = [seen["cmd"][i + 1] for i, a in enumerate(seen["cmd"]) if a == "--set"]
+    assert "train.lbfgs_steps=0" in sets and not any(s.startswith("train.lbfgs_steps=2") for s in sets)
+    assert "train.steps=1000" in sets and rec["error"] == "stopped by the test"
