@@ -216,8 +216,19 @@ def run_accuracy(args, command: str, state):
 # --- benchmarks ---------------------------------------------------------------------------------
 
 
-def run_benchmark(name: str, script: str, args, command: str, state):
+# name -> (script in scripts/ taking --json PATH, whether it takes --quick)
+BENCHMARKS = {
+    "derivatives": ("bench_derivatives.py", True),
+    "peers": ("bench_peers.py", True),
+    "regularisation": ("regularisation.py", False),
+}
+
+
+def run_benchmark(name: str, args, command: str, state):
     """Run a benchmark script into a temporary JSON file, add the provenance, write results."""
+    script, has_quick = BENCHMARKS[name]
+    if args.quick and not has_quick:
+        raise SystemExit(f"reproduce: {script} has no --quick mode; run '--run {name}' without --quick")
     started, t0 = time.time(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_json = Path(tmp) / f"{name}.json"
@@ -340,7 +351,7 @@ def check(out: Path) -> list[str]:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", nargs="+", choices=("accuracy", "derivatives", "peers", "regularisation"), default=None,
+    p.add_argument("--run", nargs="+", choices=("accuracy", *BENCHMARKS), default=None,
                    help="what to measure (default: accuracy)")
     p.add_argument("--check", action="store_true", help="regenerate every table in memory and fail on any difference")
     p.add_argument("--render", action="store_true", help="rewrite every table (and the README section) from the JSON")
@@ -370,12 +381,8 @@ def main(argv=None):
     for what in args.run or ["accuracy"]:
         if what == "accuracy":
             run_accuracy(args, command, state)
-        elif what == "derivatives":
-            run_benchmark("derivatives", "bench_derivatives.py", args, command, state)
-        elif what == "peers":
-            run_benchmark("peers", "bench_peers.py", args, command, state)
         else:
-            run_benchmark("regularisation", "regularisation.py", args, command, state)
+            run_benchmark(what, args, command, state)
     return 0
 
 
