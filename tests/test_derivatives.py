@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pinnjax.derivatives import ACTIVATION_NAMES, Request, get_activation, jet, network_stages
+from pinnjax.derivatives import ACTIVATION_NAMES, Request, get_activation, jet, network_forward
 from pinnjax.derivatives._activations import (
     GELU,
     AutodiffActivation,
@@ -42,7 +42,7 @@ from pinnjax.derivatives._activations import (
     Softplus,
     Tanh,
 )
-from pinnjax.derivatives._engine import _make_plan
+from pinnjax.derivatives._carried import make_plan as _make_plan
 from pinnjax.nn import MLP, FourierFeatures, PeriodicEmbedding
 
 pytestmark = pytest.mark.usefixtures("strict_jax")
@@ -491,9 +491,9 @@ def test_eqx_mlp(name, seed):
     if name in ("prelu", "depth0-final-tanh"):
         # a learnt activation (arrays per neuron) has no table, and whether equinox applies the
         # final activation at depth 0 depends on its version: both go through the fallback
-        assert network_stages(model) is None
+        assert network_forward(model) is None
     else:
-        assert network_stages(model) is not None
+        assert network_forward(model) is not None
     if table is not None:
         assert isinstance(get_activation(model.activation), table)
     if kwargs.get("final_activation") is None:
@@ -520,12 +520,12 @@ def test_eqx_linear(seed):
 def test_non_mlp_callable_uses_fallback(seed):
     net, x = build(Arch(3, 2, 8, 2, "tanh", "fourier"), seed)
     fn = lambda p: jnp.sin(p).sum(keepdims=True) * net(p)  # noqa: E731
-    assert network_stages(fn) is None
+    assert network_forward(fn) is None
     jt = check_against_reference(fn, x, full_request(3, (0.5, -1.0, 2.0)))
     assert jt.value.shape == (2,)
     # a callable with a scalar output is returned with one output row
     scalar_fn = lambda p: jnp.sum(p**3) * jnp.tanh(p[0]) + net(p)[1]  # noqa: E731
-    assert network_stages(scalar_fn) is None
+    assert network_forward(scalar_fn) is None
     request = Request(first=(0, 2), second=(1,), mixed=((0, 2),), contractions=((1.0, 1.0, 0.0),))
     jt = jit_jet(scalar_fn, x, request)
     H = fast_jit(jax.hessian(scalar_fn))(x)

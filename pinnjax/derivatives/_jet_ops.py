@@ -17,6 +17,11 @@ def closure(request: Request) -> Request:
     contracted = tuple(k for w in request.contractions for k, c in enumerate(w) if c != 0.0)
     mixed_axes = tuple(k for p in request.mixed for k in p)
     first = tuple(dict.fromkeys(request.first + second + contracted + mixed_axes))
+    if request.multi or request.bilaplacian:
+        raise NotImplementedError(
+            "a hard constraint (u = g + D * network) with mixed third/fourth derivatives or the "
+            "biharmonic is not supported yet: impose those boundary conditions as loss terms"
+        )
     return Request(first, second, request.mixed, request.contractions, third, fourth)
 
 
@@ -40,6 +45,8 @@ def restrict(jet: Jet, full: Request, request: Request) -> Jet:
         contractions=pick(jet.contractions, full.contractions, request.contractions),
         third=pick(jet.third, full.third, request.third),
         fourth=pick(jet.fourth, full.fourth, request.fourth),
+        multi=pick(jet.multi, full.multi, request.multi),
+        bilaplacian=jet.bilaplacian[..., : len(request.bilaplacian) and 1],
     )
 
 
@@ -48,7 +55,7 @@ def jet_add(a: Jet, b: Jet) -> Jet:
 
 
 def _fields(j: Jet):
-    return (j.value, j.first, j.second, j.mixed, j.contractions, j.third, j.fourth)
+    return (j.value, j.first, j.second, j.mixed, j.contractions, j.third, j.fourth, j.multi, j.bilaplacian)
 
 
 def jet_mul(a: Jet, b: Jet, request: Request) -> Jet:
@@ -95,4 +102,5 @@ def jet_mul(a: Jet, b: Jet, request: Request) -> Jet:
             ],
             axis=-1,
         )
-    return Jet(a.value * b.value, first, second, mixed, contractions, third, fourth)
+    empty = (a.value * b.value)[..., None][..., :0]
+    return Jet(a.value * b.value, first, second, mixed, contractions, third, fourth, empty, empty)
