@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import pinnjax as pj
-from pinnjax.config import config_from_dict, config_to_dict
+from pinnjax.config import ConfigError, config_from_dict, config_to_dict
 from pinnjax.io import list_checkpoints
 from pinnjax.train import (
     TRACE_COUNTS,
@@ -162,8 +162,8 @@ def test_build_model_sizes_normalisation_and_embeddings():
     x = jnp.array([0.2, 0.3])
     assert jnp.allclose(per(x), per(x + jnp.array([1.0, 0.0])), atol=1e-5)
     assert not jnp.allclose(per(x), per(x + jnp.array([0.5, 0.0])), atol=1e-3)
-    with pytest.raises(ValueError, match="unknown type"):
-        build_model(p, _cfg(model={"embedding": {"type": "wavelet"}}).model, key=jax.random.key(0))
+    with pytest.raises(ConfigError, match=r"model.embedding.type': invalid value 'wavelet'"):
+        _cfg(model={"embedding": {"type": "wavelet"}})
 
 
 def test_unknown_weight_name_lists_terms():

@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..config import ModelConfig
-from ..nn import MLP, FourierFeatures, PeriodicEmbedding
+from ..config import EmbeddingConfig, ModelConfig
+from ..nn import MLP, FourierFeatures, ModifiedMLP, PeriodicEmbedding, PirateNet, ResNet
 
 
 def set_precision(dtype: str):
@@ -40,55 +40,53 @@ def precision(dtype: str):
             yield
 
 
-def build_embedding(cfg: dict | None, in_size: int, *, key, dtype, lower=None, upper=None):
-    """The embedding a ``model.embedding`` dict describes. The MLP feeds it inputs already
-    mapped from [lower, upper] onto [-1, 1], so periods (given in the problem's units) are
-    rescaled to match."""
+def build_embedding(cfg: EmbeddingConfig | None, in_size: int, *, key, dtype, lower=None, upper=None):
+    """The embedding ``model.embedding`` describes. The networks feed it inputs already mapped
+    from [lower, upper] onto [-1, 1], so periods (given in the problem's units) are rescaled."""
     if cfg is None:
         return None
-    cfg = dict(cfg)
-    kind = cfg.pop("type", None)
-    try:
-        if kind == "fourier":
-            emb = FourierFeatures(in_size, int(cfg.pop("features", 64)), float(cfg.pop("scale", 1.0)), key=key)
-            emb = jax.tree.map(lambda a: a.astype(dtype), emb)
-        elif kind == "periodic":
-            axes = cfg.pop("axes", [0])
-            axes = [int(a) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
-            periods = cfg.pop("periods")
-            periods = [float(p) for p in (periods if isinstance(periods, (list, tuple)) else [periods])]
-            if lower is not None and len(axes) == len(periods) and all(0 <= a < in_size for a in axes):
-                periods = [p * 2.0 / (upper[a] - lower[a]) for a, p in zip(axes, periods)]
-            harmonics = int(cfg.pop("harmonics", 1))
-            emb = PeriodicEmbedding(in_size, axes, periods, harmonics)
-            emb = jax.tree.map(lambda a: a.astype(dtype), emb)
-        else:
-            raise ValueError(f"model.embedding: unknown type {kind!r} (use 'fourier' or 'periodic')")
-    except KeyError as e:
-        raise ValueError(f"model.embedding ({kind}) needs the key {e.args[0]!r}") from None
-    if cfg:
-        raise ValueError(f"model.embedding ({kind}): unknown key(s) {sorted(cfg)}")
-    return emb
+    if cfg.type == "fourier":
+        features = 64 if cfg.features is None else cfg.features
+        emb = FourierFeatures(in_size, features, 1.0 if cfg.scale is None else cfg.scale, key=key)
+    elif cfg.type == "periodic":
+        axes = [0] if cfg.axes is None else list(cfg.axes)
+        periods = list(cfg.periods)
+        bad = [a for a in axes if not 0 <= a < in_size]
+        if bad:
+            raise ValueError(f"model.embedding.axes: axis {bad[0]} out of range for a {in_size}-dimensional problem")
+        if len(axes) != len(periods):
+            raise ValueError(f"model.embedding: {len(axes)} axes but {len(periods)} periods")
+        if lower is not None:
+            periods = [p * 2.0 / (upper[a] - lower[a]) for a, p in zip(axes, periods)]
+        emb = PeriodicEmbedding(in_size, axes, periods, 1 if cfg.harmonics is None else cfg.harmonics)
+    else:  # the schema admits no other type
+        raise ValueError(f"model.embedding: unknown type {cfg.type!r} (use 'fourier' or 'periodic')")
+    return jax.tree.map(lambda a: a.astype(dtype), emb)
 
 
-def build_model(problem, model_cfg: ModelConfig, *, key) -> MLP:
-    """The MLP for `problem`: one input per coordinate, one output per output name, inputs
-    mapped from the domain's bounding box onto [-1, 1]."""
+NETWORKS = {"mlp": MLP, "modified_mlp": ModifiedMLP, "pirate": PirateNet, "resnet": ResNet}
+
+
+def build_model(problem, model_cfg: ModelConfig, *, key):
+    """The network ``model.type`` names for `problem`: one input per coordinate, one output
+    per output name, inputs mapped from the domain's bounding box onto [-1, 1]."""
     dtype = set_precision(model_cfg.dtype)
     dim, n_out = problem.domain.dim, len(problem.outputs)
     with jax.ensure_compile_time_eval():  # concrete even under eval_shape
         lo, hi = ([float(v) for v in np.asarray(b)] for b in problem.domain.bbox())
     ekey, mkey = jax.random.split(key)
     emb = build_embedding(model_cfg.embedding, dim, key=ekey, dtype=dtype, lower=lo, upper=hi)
-    return MLP(
+    fact = model_cfg.factorization
+    size = model_cfg.n_blocks if model_cfg.type in ("pirate", "resnet") else model_cfg.n_depth
+    return NETWORKS[model_cfg.type](
         dim,
         n_out,
         model_cfg.width,
-        model_cfg.depth,
+        size,
         model_cfg.activation,
         key=mkey,
         embedding=emb,
-        factorization=model_cfg.factorization,
+        factorization=None if fact is None else {"mean": fact.mean, "std": fact.std},
         input_lower=lo,
         input_upper=hi,
         dtype=dtype,

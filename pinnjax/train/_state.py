@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..nn import MLP
+from ..nn import AbstractNetwork, trainable_filter
 from ..problem import Problem
 from ._model import build_model
 from ._sampling import draw_points, rad_pool
@@ -29,7 +29,7 @@ class TrainState(eqx.Module):
     - ``lbfgs_points``: the fixed batch of the L-BFGS phase
     """
 
-    model: MLP
+    model: AbstractNetwork
     problem: Problem
     opt_state: tuple
     lbfgs_state: tuple | None
@@ -44,13 +44,10 @@ class TrainState(eqx.Module):
 
 
 def trainable(tree):
-    """Filter spec of what the optimiser trains in ``(model, problem)``: every inexact array
-    except the fixed embedding matrices."""
+    """Filter spec of what the optimiser trains in ``(model, problem)``: the model's own
+    filter (every inexact array but those its modules mark fixed, e.g. Fourier matrices)."""
     model, problem = tree
-    spec_m = jax.tree.map(eqx.is_inexact_array, model)
-    if model.embedding is not None:
-        spec_m = eqx.tree_at(lambda m: m.embedding, spec_m, jax.tree.map(lambda _: False, model.embedding))
-    return spec_m, jax.tree.map(eqx.is_inexact_array, problem)
+    return trainable_filter(model), jax.tree.map(eqx.is_inexact_array, problem)
 
 
 def split_params(state: TrainState):
