@@ -19,6 +19,7 @@ from .heat import HeatND as HeatND
 from .helmholtz import Helmholtz2D as Helmholtz2D
 from .inverse import InverseDiffusion as InverseDiffusion
 from .kdv import KdV as KdV
+from .plate import KirchhoffPlate as KirchhoffPlate
 from .poisson import Poisson1D as Poisson1D
 from .poisson import Poisson2D as Poisson2D
 from .poisson import Poisson2DC as Poisson2DC
@@ -42,6 +43,7 @@ PROBLEMS: dict[str, type] = {
     "helmholtz2d": Helmholtz2D,
     "kdv": KdV,
     "inverse_diffusion": InverseDiffusion,
+    "kirchhoff_plate": KirchhoffPlate,
 }
 
 

@@ -213,5 +213,15 @@ def test_bad_derivative_names_are_named():
         ns.table(("u_q",))
     with pytest.raises(ValueError, match="did you mean 'lap_u'"):
         ns.table(("lap_v",))
-    with pytest.raises(ValueError, match="mixed derivatives up to second order"):
-        ns.table(("u_xxy",))
+    with pytest.raises(ValueError, match="up to fourth order, this is order 5"):
+        ns.table(("u_xxyyx",))
+
+
+def test_mixed_higher_and_biharmonic_names_parse_into_the_request():
+    ns = pj.problem.NameSpace(("x", "y", "t"), ("u",), 2)
+    table = ns.table(("u_xxy", "u_yxy", "u_xxyy", "u_xyt", "bilap_u", "u_xxxx"))
+    r = table.request
+    assert r.multi == ((0, 0, 1), (0, 1, 1), (0, 0, 1, 1), (0, 1, 2))
+    assert r.bilaplacian == (1.0, 1.0, 0.0)  # spatial: not the time axis
+    assert r.fourth == (0,)
+    assert [table.slot(n).index for n in ("u_xxy", "u_yxy", "u_xxyy", "u_xyt")] == [0, 1, 2, 3]
