@@ -340,12 +340,11 @@ def _kill_after(proc, path, timeout=240):
     assert proc.returncode == -signal.SIGKILL
 
 
-def test_kill_and_resume_is_bit_for_bit(tmp_path):
+def _kill_resume_and_compare(tmp_path, script_text):
     """SIGKILL a real run after its first checkpoint (Adam phase), resume it in a fresh process,
-    kill it again inside the L-BFGS phase, resume again: the final state equals an unbroken
-    run's, bit for bit (RAD, resampling every 3 steps and gradnorm on)."""
+    kill it again inside the L-BFGS phase, resume again; compare with an unbroken run."""
     script = tmp_path / "killrun.py"
-    script.write_text(textwrap.dedent(_KILL_SCRIPT))
+    script.write_text(textwrap.dedent(script_text))
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     ref = _spawn(script, whole, "fresh")  # runs beside the first broken run
     p = _spawn(script, broken, "fresh", slow=1.5)
@@ -361,6 +360,7 @@ def test_kill_and_resume_is_bit_for_bit(tmp_path):
 
     sys.path.insert(0, str(tmp_path))
     try:
+        sys.modules.pop("killrun", None)
         mod = importlib.import_module("killrun")
     finally:
         sys.path.remove(str(tmp_path))
@@ -374,6 +374,24 @@ def test_kill_and_resume_is_bit_for_bit(tmp_path):
     steps = [r["step"] for r in read_history(broken)]
     assert steps == list(range(10, 351, 10))
     assert [r["loss"] for r in read_history(broken)] == [r["loss"] for r in read_history(whole)]
+    return a
+
+
+def test_kill_and_resume_is_bit_for_bit(tmp_path):
+    """Kill-and-resume of an MLP run equals an unbroken run's, bit for bit (RAD, resampling
+    every 3 steps and gradnorm on)."""
+    _kill_resume_and_compare(tmp_path, _KILL_SCRIPT)
+
+
+@pytest.mark.slow  # ~85 s on 2 shared cores; the MLP version above runs by default
+def test_kill_and_resume_of_a_pirate_net_is_bit_for_bit(tmp_path):
+    """The same with a PirateNet on Fourier features (trained skip weights, fixed Fourier
+    matrix): the trainer, checkpoints and resume do not depend on the network class."""
+    model = '"model": {"type": "pirate", "width": 8, "blocks": 2, "embedding": {"type": "fourier", "features": 4}}'
+    text = _KILL_SCRIPT.replace('"model": {"width": 16, "depth": 2}', model)
+    assert text != _KILL_SCRIPT
+    state = _kill_resume_and_compare(tmp_path, text)
+    assert type(state.model).__name__ == "PirateNet" and bool(jnp.all(state.model.alpha != 0))
 
 
 def test_resume_with_more_steps_and_an_lbfgs_phase(tmp_path):
