@@ -523,7 +523,17 @@ def _const_row(c, like):
 
 def subtract(a, b):
     """``a - b``."""
-    return add(a, scale(b, -1.0))
+    if not isinstance(a, Carried) and not isinstance(b, Carried):
+        return a - b
+    if not isinstance(b, Carried):
+        return add(a, -b)
+    b = b.materialize()
+    if not isinstance(a, Carried):
+        return add(scale(b, -1.0), a)
+    a = a.materialize()
+    groups = [None if (x is None and y is None) else x if y is None else -y if x is None else x - y
+              for x, y in zip(a.groups, b.groups)]
+    return a.replace(a.value - b.value, groups)
 
 
 def scale(h, s):
