@@ -10,7 +10,7 @@ Field metadata drives validation in `_load.py`:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 
 def _field(default=dataclasses.MISSING, **meta):
@@ -40,8 +40,9 @@ class _PerType:
     only it takes (the other fields are shared). The loader rejects a key given for a type
     that does not take it; unset per-type keys are None and left out of dumps."""
 
-    KEYS: dict[str, tuple[str, ...]] = {}
-    DEFAULT_TYPE: str | None = None
+    KEYS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {}
+    DEFAULT_TYPE: ClassVar[str | None] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +56,8 @@ class EmbeddingConfig(_PerType):
     periods: list[float] | None = _field(None, gt=0)
     harmonics: int | None = _field(None, min=1)
 
-    KEYS = {"fourier": ("features", "scale"), "periodic": ("axes", "periods", "harmonics")}
-    REQUIRED = {"periodic": ("periods",)}
+    KEYS: ClassVar = {"fourier": ("features", "scale"), "periodic": ("axes", "periods", "harmonics")}
+    REQUIRED: ClassVar = {"periodic": ("periods",)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,14 +77,16 @@ class ModelConfig(_PerType):
     width: int = _positive(64)
     depth: int | None = _field(None, min=1)  # hidden layers (mlp, modified_mlp; default 4)
     blocks: int | None = _field(None, min=1)  # residual blocks (pirate 3, resnet 2 by default)
+    # pirate: fit the output layer by least squares to the Dirichlet / initial values at start
+    least_squares_init: bool | None = None
     activation: str = "tanh"
     embedding: EmbeddingConfig | None = None
     factorization: FactorizationConfig | None = None
     hard_constraint: bool = False
     dtype: str = _field("float32", choices=("float32", "float64"))
 
-    KEYS = {"mlp": ("depth",), "modified_mlp": ("depth",), "pirate": ("blocks",), "resnet": ("blocks",)}
-    DEFAULT_TYPE = "mlp"
+    KEYS: ClassVar = {"mlp": ("depth",), "modified_mlp": ("depth",), "pirate": ("blocks", "least_squares_init"), "resnet": ("blocks",)}
+    DEFAULT_TYPE: ClassVar = "mlp"
 
     @property
     def n_depth(self) -> int:

@@ -391,7 +391,7 @@ def _chain_rule(h: Carried, s: list, act: AbstractActivation) -> list:
     """Derivative groups of ``A(z)`` from those of ``z`` (module docs); ``s = [A, A', ...]``."""
     plan = h.plan
     z0 = h.value
-    Z1, Z2, ZC, ZM, Z3, Z4, ZX, ZQ = h.groups
+    Z1, Z2, ZC, ZM, Z3, Z4, _, _ = h.groups
     out = [None] * N_GROUPS
     if not plan.a1:
         return out

@@ -18,7 +18,15 @@ import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 
 from ._activations import Identity, get_activation
-from ._carried import AbstractNetwork, Carried, _rows, _take, activate, linear, make_plan
+from ._carried import (
+    AbstractNetwork,
+    Carried,
+    _rows,
+    _take,
+    activate,
+    linear,
+    make_plan,
+)
 from ._request import Jet, Request
 
 

@@ -8,7 +8,14 @@ import equinox as eqx
 from ..derivatives import AbstractNetwork, activate, linear
 from ..derivatives._activations import AbstractActivation, get_activation
 from ._embeddings import AbstractEmbedding
-from ._layers import Linear, check_embedding, check_sizes, dense_layers, encode, input_box
+from ._layers import (
+    Linear,
+    check_embedding,
+    check_sizes,
+    dense_layers,
+    encode,
+    input_box,
+)
 
 
 class MLP(AbstractNetwork):

@@ -15,10 +15,25 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..derivatives import AbstractNetwork, activate, add, linear, multiply, scale, subtract
+from ..derivatives import (
+    AbstractNetwork,
+    activate,
+    add,
+    linear,
+    multiply,
+    scale,
+    subtract,
+)
 from ..derivatives._activations import AbstractActivation, get_activation
 from ._embeddings import AbstractEmbedding
-from ._layers import Linear, check_embedding, check_sizes, dense_layers, encode, input_box
+from ._layers import (
+    Linear,
+    check_embedding,
+    check_sizes,
+    dense_layers,
+    encode,
+    input_box,
+)
 
 
 class PirateNet(AbstractNetwork):

@@ -9,7 +9,14 @@ import jax
 from ..derivatives import AbstractNetwork, activate, add, linear
 from ..derivatives._activations import AbstractActivation, get_activation
 from ._embeddings import AbstractEmbedding
-from ._layers import Linear, check_embedding, check_sizes, dense_layers, encode, input_box
+from ._layers import (
+    Linear,
+    check_embedding,
+    check_sizes,
+    dense_layers,
+    encode,
+    input_box,
+)
 
 
 class ResNet(AbstractNetwork):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import warnings
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..config import EmbeddingConfig, ModelConfig
 from ..nn import MLP, FourierFeatures, ModifiedMLP, PeriodicEmbedding, PirateNet, ResNet
+from ..problem import Dirichlet, Initial
+from ..problem._conditions import _value_at
 
 
 def set_precision(dtype: str):
@@ -78,7 +81,7 @@ def build_model(problem, model_cfg: ModelConfig, *, key):
     emb = build_embedding(model_cfg.embedding, dim, key=ekey, dtype=dtype, lower=lo, upper=hi)
     fact = model_cfg.factorization
     size = model_cfg.n_blocks if model_cfg.type in ("pirate", "resnet") else model_cfg.n_depth
-    return NETWORKS[model_cfg.type](
+    model = NETWORKS[model_cfg.type](
         dim,
         n_out,
         model_cfg.width,
@@ -91,3 +94,38 @@ def build_model(problem, model_cfg: ModelConfig, *, key):
         input_upper=hi,
         dtype=dtype,
     )
+    if model_cfg.least_squares_init:
+        model = least_squares_output(model, problem, key=jax.random.fold_in(key, 1))
+    return model
+
+
+@eqx.filter_jit
+def least_squares_output(model: PirateNet, problem, *, key, points: int = 256) -> PirateNet:
+    """The PirateNet with its output layer fitted by (ridge-regularised) least squares to the
+    values the problem's Dirichlet and Initial conditions prescribe, at ``points`` samples of
+    each. With every skip weight alpha at 0 the network is linear in that layer, so this is
+    the best start for those conditions (Wang et al. 2024). Outputs no such condition names,
+    and problems with a hard constraint, keep the random layer."""
+    if problem.has_constraint:
+        return model
+    features, targets = {}, {}
+    for i, term in enumerate(problem.terms()):
+        c = term.condition
+        if not isinstance(c, (Dirichlet, Initial)):
+            continue
+        xs = term.sample(problem, jax.random.fold_in(key, i), points).astype(model.alpha.dtype)
+        features.setdefault(c.output, []).append(jax.vmap(model.features)(xs))
+        targets.setdefault(c.output, []).append(jax.vmap(lambda x, c=c: _value_at(c.value, x))(xs))
+    W, b = model.output.weight, model.output.bias
+    for name in features:
+        o = problem.outputs.index(name)
+        F = jnp.concatenate(features[name])
+        A = jnp.concatenate([F, jnp.ones((F.shape[0], 1), F.dtype)], axis=1)
+        g = jnp.concatenate(targets[name])
+        gram = A.T @ A
+        ridge = 1e-6 * jnp.trace(gram) / gram.shape[0]
+        w = jnp.linalg.solve(gram + ridge * jnp.eye(gram.shape[0], dtype=gram.dtype), A.T @ g)
+        W, b = W.at[o].set(w[:-1]), b.at[o].set(w[-1])
+    layer = model.output
+    V = W if layer.log_scale is None else W / jnp.exp(layer.log_scale)[:, None]
+    return eqx.tree_at(lambda m: (m.output.V, m.output.bias), model, (V, b))
