@@ -11,7 +11,7 @@ Methods, side by side in one process:
   engine_diag  pinnjax engine carrying the whole diagonal Hessian, summed
   engine_vmap  the engine's per-point ``jet`` under ``jax.vmap`` (Laplacian only), for comparison
 
-Prints medians (ms) over repeats and ratios to ``engine_lap``; ``--json PATH`` writes one
+Prints medians (ms) over repeats, timed in alternation across methods, and ratios to ``engine_lap``; ``--json PATH`` writes one
 record per method, dimension and width with ``network``, ``method``, ``d``, ``step_ms``,
 ``forward_ms``, ``temp_bytes`` (XLA's compiled temporary memory for the step).
 
@@ -109,17 +109,6 @@ def make_step(lap_fn):
     return step, forward
 
 
-def time_call(fn, args, repeats):
-    out = fn(*args)
-    jax.block_until_ready(out)  # compile + warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def temp_bytes(fn, args):
     try:
         compiled = fn.lower(*args).compile()
@@ -143,35 +132,47 @@ def build_network(network, d, width, depth, key):
     raise ValueError(network)
 
 
+def time_interleaved(calls: dict, repeats: int) -> dict:
+    """Median ms of each zero-argument call, timed in alternation (round r times every method
+    once), so that the machine's changing load falls on all methods alike."""
+    for fn in calls.values():
+        jax.block_until_ready(fn())  # compile + warm up
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def run(dims, widths, points, depth, repeats, methods, network="mlp"):
     records = []
     for width in widths:
         for d in dims:
             model = build_network(network, d, width, depth, jax.random.PRNGKey(0))
             xs = jax.random.uniform(jax.random.PRNGKey(1), (points, d), minval=-1.0, maxval=1.0)
-            fns = laplacian_fns(model, d)
+            fns = {n: f for n, f in laplacian_fns(model, d).items() if not methods or n in methods}
+            compiled = {name: make_step(fn) for name, fn in fns.items()}
             # agreement check: every method must give the same Laplacian (float32)
-            ref = None
-            for name, fn in fns.items():
-                if methods and name not in methods:
-                    continue
-                step, forward = make_step(fn)
+            ref, errs = None, {}
+            for name, (_, forward) in compiled.items():
                 lap = forward(model, xs[:64])
-                if ref is None:
-                    ref = lap
-                err = float(jnp.max(jnp.abs(lap - ref)) / (jnp.max(jnp.abs(ref)) + 1e-30))
-                step_ms = time_call(step, (model, xs), repeats)
-                fwd_ms = time_call(forward, (model, xs), repeats)
+                ref = lap if ref is None else ref
+                errs[name] = float(jnp.max(jnp.abs(lap - ref)) / (jnp.max(jnp.abs(ref)) + 1e-30))
+            step_ms = time_interleaved({n: (lambda s=s: s(model, xs)) for n, (s, _) in compiled.items()}, repeats)
+            fwd_ms = time_interleaved({n: (lambda f=f: f(model, xs)) for n, (_, f) in compiled.items()}, repeats)
+            for name, (step, _) in compiled.items():
                 rec = dict(
                     network=network, method=name, d=d, width=width, depth=depth, points=points,
-                    step_ms=step_ms, forward_ms=fwd_ms,
+                    step_ms=step_ms[name], forward_ms=fwd_ms[name],
                     temp_bytes=temp_bytes(jax.jit(lambda m, x, s=step: s(m, x)), (model, xs)),
-                    max_rel_diff=err,
+                    max_rel_diff=errs[name],
                 )
                 records.append(rec)
                 print(
-                    f"  {network:12s} width={width:4d} d={d:3d} {name:12s} step {step_ms:9.2f} ms  forward {fwd_ms:8.2f} ms  "
-                    f"(agrees to {err:.1e})",
+                    f"  {network:12s} width={width:4d} d={d:3d} {name:12s} step {step_ms[name]:9.2f} ms  "
+                    f"forward {fwd_ms[name]:8.2f} ms  (agrees to {errs[name]:.1e})",
                     file=sys.stderr,
                     flush=True,
                 )

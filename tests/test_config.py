@@ -193,7 +193,7 @@ def test_errors_in_files_name_the_key(tmp_path, body, expected):
         (["model.embedding={type: periodic, periods: [-1.0]}"], "key 'model.embedding.periods[0]' must be > 0"),
         (["model.embedding={type: wavelet}"], "key 'model.embedding.type': invalid value 'wavelet' (allowed: fourier, periodic)"),
         (["model.factorization={mean: 1.0, sd: 0.1}"], "unknown key 'model.factorization.sd' (did you mean 'model.factorization.std'?)"),
-        (["model.type=pirate", "model.depth=3"], "key 'model.depth' does not apply to model.type 'pirate' (it is a key of mlp, modified_mlp; pirate takes: blocks)"),
+        (["model.type=pirate", "model.depth=3"], "key 'model.depth' does not apply to model.type 'pirate' (it is a key of mlp, modified_mlp; pirate takes: blocks, least_squares_init)"),
         (["model.blocks=3"], "key 'model.blocks' does not apply to model.type 'mlp'"),
         (["model.type=piratenet"], "key 'model.type': invalid value 'piratenet' (allowed: mlp, modified_mlp, pirate, resnet)"),
         (["model.blcoks=3"], "unknown key 'model.blcoks' (did you mean 'model.blocks'?)"),
