@@ -169,8 +169,9 @@ def check_point(model, x) -> None:
 def jet(model: Callable, x: jax.Array, request: Request, *, fallback: bool | None = None) -> Jet:
     """Value and requested derivatives of ``model`` at one point ``x`` (shape ``(d,)``).
 
-    Known networks (``pinnjax.nn.MLP``, ``eqx.nn.MLP``, ``eqx.nn.Linear``) go through the
-    layer-by-layer recursion; anything else through nested ``jax.jvp`` (exact, slower).
+    Networks written with the carried operations (any ``pinnjax.nn.AbstractNetwork``: MLP,
+    ModifiedMLP, PirateNet, ResNet, your own), ``eqx.nn.MLP`` and ``eqx.nn.Linear`` go through
+    the engine; anything else through nested ``jax.jvp`` (exact, slower; warned once).
     ``fallback=True`` forces the nested-jvp path (used by the tests as the reference).
     Under ``jax.vmap`` over points this runs as :func:`jet_batch` (one batched pass).
     """
