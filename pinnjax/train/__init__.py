@@ -8,6 +8,7 @@ from ._evaluate import load_run_state as load_run_state
 from ._evaluate import read_history as read_history
 from ._fit import chunk_boundaries as chunk_boundaries
 from ._fit import fit as fit
+from ._fit import fit_state as fit_state
 from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._loss import causal_loss as causal_loss
 from ._loss import causal_weights as causal_weights

@@ -6,8 +6,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..config import ConfigError
 from ..nn import AbstractNetwork, trainable_filter
-from ..problem import Problem
+from ..problem import Problem, unknowns_filter
 from ._model import build_model
 from ._sampling import draw_points, rad_pool
 from ._spec import TrainSpec, adam
@@ -45,9 +46,10 @@ class TrainState(eqx.Module):
 
 def trainable(tree):
     """Filter spec of what the optimiser trains in ``(model, problem)``: the model's own
-    filter (every inexact array but those its modules mark fixed, e.g. Fourier matrices)."""
+    filter (every inexact array but those its modules mark fixed, e.g. Fourier matrices), and
+    the problem's fields marked ``unknown`` (its other arrays are fixed data)."""
     model, problem = tree
-    return trainable_filter(model), jax.tree.map(eqx.is_inexact_array, problem)
+    return trainable_filter(model), unknowns_filter(problem)
 
 
 def split_params(state: TrainState):
@@ -92,7 +94,7 @@ def load_state(path, problem: Problem, spec: TrainSpec, model_cfg, *, seed: int)
         changed = [k for k in mine if k != "lbfgs_memory" and saved.get(k) != mine[k]]
         if changed:
             diff = "; ".join(f"{k}: {saved.get(k)} then, {mine[k]} now" for k in changed)
-            raise ValueError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
+            raise ConfigError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
         if saved.get("lbfgs_memory") != mine["lbfgs_memory"]:
             m = saved.get("lbfgs_memory")
             old = dataclasses.replace(spec, lbfgs_steps=1 if m else 0, lbfgs_memory=m or spec.lbfgs_memory)
