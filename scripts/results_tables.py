@@ -338,11 +338,15 @@ def _readme_derivatives(data) -> list[str]:
     columns = [("hessian", "`jax.hessian` trace"), ("nested_jvp", "nested jvp"), ("folx", "folx forward Laplacian"),
                ("engine_lap", "engine, Laplacian only"), ("engine_diag", "engine, whole diagonal")]
     columns = [(m, title) for m, title in columns if any(m in by[d] for d in dims)]
-    first = records[0]
+    first, meta = records[0], data.get("meta", {})
+    load = ""
+    if "load_average_start" in meta:
+        load = (f" Taken at a 1-min load average of {meta['load_average_start']:.0f} on {meta.get('cpu_count', '?')} "
+                "cores (other work on the machine): the milliseconds are those of a busy machine, read the ratios.")
     lines = [
         f"**Derivative engine** (`results/derivatives.md`): one training step (value and gradient of a "
         f"mean-squared Laplacian residual, tanh MLP {first['width']} x {first['depth']}, {first['points']} points, "
-        "float32), median ms:",
+        f"float32), median ms.{load}",
         "",
         "| d | " + " | ".join(title for _, title in columns) + " |",
         "|---|" + "---|" * len(columns),
