@@ -140,7 +140,7 @@ def _leaves_equal(a, b):
 
 
 _TIMING = {"train_seconds", "adam_seconds", "lbfgs_seconds", "compile_seconds",
-           "steps_per_second", "lbfgs_steps_per_second"}
+           "steps_per_second", "lbfgs_steps_per_second", "phase_seconds", "phase_steps_per_second"}
 
 
 # --- pieces ----------------------------------------------------------------------------

@@ -148,17 +148,37 @@ def _apply_override(tree: dict, text: str) -> None:
         raise _yaml_error(f"override {text!r}", e) from None
     node = tree
     for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):  # e.g. train.phases.1.steps=500
+            node = _list_item(node, part, text)
+            continue
         child = node.get(part)
         if child is None:
             child = node[part] = {}
-        elif not isinstance(child, dict):
+        elif not isinstance(child, (dict, list)):
             prefix = ".".join(parts[: i + 1])
             raise ConfigError(
                 f"override {text!r}: key '{prefix}' is not a mapping "
                 f"(got {_type_name(child)})"
             )
         node = child
-    node[parts[-1]] = value
+    if isinstance(node, list):
+        index = _list_index(node, parts[-1], text)
+        node[index] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _list_index(node: list, part: str, text: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"override {text!r}: {part!r} is not an index of a list of {len(node)}")
+    return int(part)
+
+
+def _list_item(node: list, part: str, text: str):
+    item = node[_list_index(node, part, text)]
+    if not isinstance(item, (dict, list)):
+        raise ConfigError(f"override {text!r}: item {part} is not a mapping (got {_type_name(item)})")
+    return item
 
 
 # --- validation ----------------------------------------------------------------------
@@ -232,6 +252,10 @@ def _convert(key: str, value: Any, tp: Any, meta: Mapping) -> Any:
 
     if dataclasses.is_dataclass(tp):
         return _build(tp, {} if value is None else value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise _type_error(key, "list", value)
+        return [_convert(f"{key}[{i}]", v, args[0], {}) for i, v in enumerate(value)]
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise _type_error(key, "mapping", value)
@@ -308,6 +332,12 @@ def _check_consistency(cfg: RunConfig) -> None:
             f"key 'sampling.rad_pool' ({s.rad_pool}) must be >= sampling.interior "
             f"({s.interior}) when sampling.rad is true"
         )
+    from ..train._phases import phases_from_config  # the optimisers live with the trainer
+
+    try:
+        phases_from_config(cfg.train, s)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     emb = cfg.model.embedding
     if emb is not None and not isinstance(emb.get("type"), str):
         raise ConfigError(

@@ -1,5 +1,6 @@
-"""Training: one compiled step (state in, state out), chunks of steps in a ``lax.scan``,
-and the host loop that logs, evaluates, checkpoints and plots between chunks."""
+"""Training: optimiser phases (``optimisers/``, one file each), one compiled step per phase
+(state in, state out), chunks of steps in a ``lax.scan``, and the host loop that logs,
+evaluates, checkpoints and plots between chunks."""
 
 from ._evaluate import evaluate as evaluate
 from ._evaluate import evaluate_run as evaluate_run
@@ -22,6 +23,8 @@ from ._spec import make_spec as make_spec
 from ._spec import TrainSpec as TrainSpec
 from ._state import init_state as init_state
 from ._state import TrainState as TrainState
+from ._phases import Phase as Phase
+from ._phases import phases_from_config as phases_from_config
 from ._step import adam_chunk as adam_chunk
-from ._step import lbfgs_chunk as lbfgs_chunk
+from ._step import phase_chunk as phase_chunk
 from ._step import TRACE_COUNTS as TRACE_COUNTS

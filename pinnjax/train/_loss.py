@@ -58,3 +58,15 @@ def term_grad_norms(loss_vector_fn, params) -> jax.Array:
     jac = jax.jacrev(loss_vector_fn)(params)
     sq = [jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1) for g in jax.tree.leaves(jac)]
     return jnp.sqrt(sum(sq))
+
+
+def weighted_residuals(spec: TrainSpec, problem, model, points, weights) -> jax.Array:
+    """The flat vector ``r`` of all residual components, each term scaled by
+    ``sqrt(fixed_i * weights_i / size_i)`` so that ``sum(r**2)`` is the weighted loss (no
+    causal weighting): the least-squares form the Gauss-Newton family works on."""
+    out = []
+    for i, (term, pts) in enumerate(zip(active_terms(problem, spec), points)):
+        r = term.residuals(problem, model, pts).astype(spec.jnp_dtype)
+        scale = jnp.sqrt(spec.fixed_weights[i] * weights[i] / r.size)
+        out.append(scale * r.reshape(-1))
+    return jnp.concatenate(out)
