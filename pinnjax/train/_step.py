@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._loss import gradnorm_weights, term_grad_norms, term_losses, weighted_residuals
+from ._loss import gradnorm_weights, term_grad_norms, term_losses, weighted_residual_jacobian
 from ._phases import Phase
 from ._sampling import draw_points, rad_pool, rad_select
 from ._spec import TrainSpec
@@ -90,9 +90,8 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
         model, problem = eqx.combine(p, rest)
         return term_losses(spec, problem, model, points, causal=causal)
 
-    def residuals_at(p):
-        model, problem = eqx.combine(p, rest)
-        return weighted_residuals(spec, problem, model, points, state.weights)
+    def jacobian_at(p, method):
+        return weighted_residual_jacobian(spec, p, rest, points, state.weights, method)
 
     balance = None
     if spec.balancing == "gradnorm":
@@ -107,7 +106,7 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
 
     nxt = state.step + 1
     log = (nxt % spec.log_every == 0) | jnp.any(nxt == jnp.asarray(spec.phase_ends))
-    objective = Objective(losses_at, functools.partial(_weighted, spec), residuals_at, state.weights, log, balance)
+    objective = Objective(losses_at, functools.partial(_weighted, spec), jacobian_at, state.weights, log, balance)
     out = opt.step(objective, params, opt_state, state.step - phase.start)
     model, problem = eqx.combine(out.params, rest)
     new = eqx.tree_at(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,15 +19,17 @@ class Objective:
 
     - ``term_losses(params, causal)``: mean squared residual of every term, (n_terms,)
     - ``weighted(weights, losses)``: the total ``sum_i fixed_i * weights_i * losses_i``
-    - ``residuals(params)``: the flat vector ``r`` of weighted residuals, ``sum(r**2)`` equal
-      to the total loss at the current weights (no causal weighting): for Gauss-Newton
+    - ``residual_jacobian(params, method)``: ``(r, J, flat, unravel)``, the flat vector ``r``
+      of weighted residuals (``sum(r**2)`` is the total loss at the current weights, without
+      causal weighting), its Jacobian (N, P) in the flat parameters, the flat parameters and
+      the map back to the pytree: for the Gauss-Newton family
     - ``weights``: the current balancing multipliers; ``log``: whether this step is logged
       (phases that compute the term losses only when needed)
     """
 
     term_losses: Callable[..., jax.Array]
     weighted: Callable[[jax.Array, jax.Array], jax.Array]
-    residuals: Callable[[Any], jax.Array]
+    residual_jacobian: Callable[..., tuple]
     weights: jax.Array
     log: jax.Array
     balance: Callable[[Any, jax.Array], jax.Array] | None = None
@@ -37,8 +39,7 @@ class Objective:
         return self.weighted(self.weights, self.term_losses(params, False))
 
 
-@dataclasses.dataclass(frozen=True)
-class StepOut:
+class StepOut(NamedTuple):
     params: Any
     opt_state: Any
     total: jax.Array  # the loss at the old parameters

@@ -1,28 +1,14 @@
-"""Shared by the Gauss-Newton family (Levenberg-Marquardt, ENGD): the Jacobian of the weighted
-residual vector with respect to the flat parameters, and the damped Gauss-Newton solve in its
-dense (P x P) or Woodbury (N x N) form."""
+"""Shared by the Gauss-Newton family (Levenberg-Marquardt, ENGD): the damped Gauss-Newton
+solve in its dense (P x P) or Woodbury (N x N) form. (The residual Jacobian comes from the
+objective: ``weighted_residual_jacobian`` in ``train/_loss.py``.)"""
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 from jax.scipy.linalg import cho_factor, cho_solve
 
 JACOBIANS = ("jacrev", "jacfwd")
 FORMS = ("auto", "dense", "woodbury")
-
-
-def residual_jacobian(residuals, params, method: str = "jacrev"):
-    """``(r, J, flat, unravel)``: the residual vector (N,), its Jacobian (N, P) at `params`,
-    the flat parameters and the map back to the pytree. Generic autodiff, any network."""
-    flat, unravel = ravel_pytree(params)
-
-    def fn(f):
-        return residuals(unravel(f))
-
-    jac = jax.jacrev(fn) if method == "jacrev" else jax.jacfwd(fn)
-    return fn(flat), jac(flat), flat, unravel
 
 
 def gauss_newton_step(J, r, damping, form: str = "auto"):

@@ -40,8 +40,8 @@ from ._base import AbstractOptimiser, Objective, StepOut, nan_losses, reset_line
 
 class QuasiNewtonState(NamedTuple):
     inverse_hessian: jax.Array  # (P, P)
-    params: jax.Array  # flat parameters, gradient and direction of the previous step
-    grad: jax.Array
+    prev_params: jax.Array  # flat parameters, gradient and direction of the previous step
+    prev_grad: jax.Array
     direction: jax.Array
     skip: jax.Array  # bool: make no update on the next step
     scale: jax.Array  # the last y^T s / y^T y: the identity's scale on a restart
@@ -74,13 +74,13 @@ class _DenseQuasiNewton(AbstractOptimiser):
         def update(updates, state, params=None):
             g, unravel = ravel_pytree(updates)
             x, _ = ravel_pytree(params)
-            s, y = x - state.params, g - state.grad
+            s, y = x - state.prev_params, g - state.prev_grad
             ys, yy = y @ s, y @ y
             pp = state.direction @ state.direction
             alpha = (s @ state.direction) / jnp.where(pp > 0, pp, 1.0)
             ok = ~state.skip & (ys > jnp.finfo(g.dtype).eps * jnp.sqrt(yy * (s @ s)))
             safe_ys = jnp.where(ok, ys, 1.0)
-            tau, phi = self.scaling(state.inverse_hessian, s, y, state.grad, alpha)
+            tau, phi = self.scaling(state.inverse_hessian, s, y, state.prev_grad, alpha)
             updated = broyden_family(state.inverse_hessian, s, jnp.where(ok, y, s), tau, phi)
             good_update = ok & jnp.all(jnp.isfinite(updated))
             H = jnp.where(good_update, updated, state.inverse_hessian)
@@ -119,7 +119,7 @@ class _DenseQuasiNewton(AbstractOptimiser):
     def _restart(old, new):
         """After a failed search: the old point, ``H`` the scaled identity, no update next."""
         qn = old[0]
-        eye = jnp.eye(qn.params.shape[0], dtype=qn.params.dtype)
+        eye = jnp.eye(qn.prev_params.shape[0], dtype=qn.prev_params.dtype)
         qn = qn._replace(inverse_hessian=qn.scale * eye, skip=jnp.asarray(True))
         return reset_line_search_value((qn, new[1]))
 

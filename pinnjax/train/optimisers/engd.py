@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import AbstractOptimiser, Objective, StepOut, nan_losses
-from ._gauss_newton import FORMS, JACOBIANS, check_choice, gauss_newton_step, residual_jacobian
+from ._gauss_newton import FORMS, JACOBIANS, check_choice, gauss_newton_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ENGD(AbstractOptimiser):
 
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        r, J, flat, unravel = residual_jacobian(objective.residuals, params, self.jacobian)
+        r, J, flat, unravel = objective.residual_jacobian(params, self.jacobian)
         value = r @ r
         d = gauss_newton_step(J, r, jnp.asarray(self.damping, r.dtype), self.form)
         etas = 0.5 ** jnp.arange(self.grid, dtype=r.dtype)

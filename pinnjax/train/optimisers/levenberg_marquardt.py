@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import AbstractOptimiser, Objective, StepOut, nan_losses
-from ._gauss_newton import FORMS, JACOBIANS, check_choice, gauss_newton_step, residual_jacobian
+from ._gauss_newton import FORMS, JACOBIANS, check_choice, gauss_newton_step
 
 
 class LMState(NamedTuple):
@@ -42,7 +42,7 @@ class LevenbergMarquardt(AbstractOptimiser):
 
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        r, J, flat, unravel = residual_jacobian(objective.residuals, params, self.jacobian)
+        r, J, flat, unravel = objective.residual_jacobian(params, self.jacobian)
         value = r @ r
         delta = gauss_newton_step(J, r, opt_state.damping, self.form)
         trial = flat + delta
