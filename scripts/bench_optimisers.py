@@ -1,0 +1,241 @@
+"""Time to accuracy of the optimiser phases: L2 relative error against training seconds for
+Adam + L-BFGS and each newer optimiser, side by side on the same machine in one run.
+
+Problems: poisson2d, burgers1d, allen_cahn1d, wave1d (the shipped problems). Every method
+trains the same float64 tanh network (``--width`` x ``--depth``) on the same points, from
+the same seeds; all methods but SOAP start with the same ``--adam`` Adam steps, then run
+their own phase for ``--steps`` steps (the Gauss-Newton family ``--gn-steps``), the batch
+redrawn every ``--chunk`` steps (RAD for the quasi-Newton methods). SOAP replaces both
+phases with as many SOAP steps as Adam + the longest second phase. The error is evaluated
+every ``--eval-every`` steps; seconds are ``history.csv``'s ``elapsed`` (compilation and
+evaluation excluded).
+
+Each (problem, method) runs ``--repeats`` seeds; the tables give medians, and the ratio of
+each method's median final error and seconds to Adam + L-BFGS's. Written:
+``results/optimisers.json``, ``results/optimisers.md`` and one plot per problem
+``results/optimisers_<problem>.png`` (median-seed curves). The machine's load average is
+recorded: the CPU may be shared, which slows every method alike but makes seconds noisy.
+
+    python scripts/bench_optimisers.py --quick          # CI-size budgets (minutes)
+    python scripts/bench_optimisers.py --repeats 3      # the full comparison
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pinnjax.config import config_from_dict  # noqa: E402
+from pinnjax.train import fit, read_history  # noqa: E402
+from pinnjax.train._fit import run_info  # noqa: E402
+from problems import PROBLEMS  # noqa: E402
+
+PROBLEM_NAMES = ("poisson2d", "burgers1d", "allen_cahn1d", "wave1d")
+QUASI_NEWTON = ("lbfgs", "bfgs", "ssbfgs", "ssbroyden")
+METHODS = ("adam+lbfgs", "adam+lbfgs_redraw", "adam+bfgs", "adam+ssbfgs", "adam+ssbroyden",
+           "adam+lm", "adam+engd", "soap")
+
+
+def phases(method: str, a) -> list[dict]:
+    adam = {"optimiser": "adam", "steps": a.adam}
+    if method == "soap":
+        return [{"optimiser": "soap", "steps": a.adam + max(a.steps, a.gn_steps)}]
+    second = method.split("+")[1]
+    if second == "lbfgs":  # today's recipe: one batch, drawn at the switch
+        return [adam, {"optimiser": "lbfgs", "steps": a.steps}]
+    if second == "lbfgs_redraw":
+        return [adam, {"optimiser": "lbfgs", "steps": a.steps, "resample_every": a.chunk, "rad": True}]
+    if second in QUASI_NEWTON:
+        return [adam, {"optimiser": second, "steps": a.steps, "resample_every": a.chunk, "rad": True}]
+    return [adam, {"optimiser": second, "steps": a.gn_steps, "resample_every": a.chunk}]
+
+
+def config(problem: str, method: str, seed: int, a):
+    return config_from_dict({
+        "problem": {"name": problem},
+        "model": {"width": a.width, "depth": a.depth, "dtype": "float64"},
+        "train": {"phases": phases(method, a), "lr": 1e-3, "decay": "exponential", "decay_rate": 0.9,
+                  "decay_steps": 1000, "scan_steps": a.eval_every, "log_every": a.eval_every,
+                  "checkpoint_every": 10**7},
+        "sampling": {"interior": a.interior, "boundary": a.boundary, "initial": a.boundary,
+                     "rad_pool": 10 * a.interior},
+        "eval": {"every": a.eval_every, "points": 10000},
+        "output": {"plots": False, "keep_checkpoints": 1},
+        "seed": seed,
+    })
+
+
+def time_to(curve, threshold):
+    for seconds, err in curve:
+        if err <= threshold:
+            return seconds
+    return None
+
+
+def one_run(problem: str, method: str, seed: int, a) -> dict:
+    cls = PROBLEMS[problem]
+    with tempfile.TemporaryDirectory() as tmp:
+        m = fit(cls(), config(problem, method, seed, a), pathlib.Path(tmp) / "run")
+        rows = read_history(pathlib.Path(tmp) / "run")
+    curve = [(r["elapsed"], r["l2re"]) for r in rows if r.get("l2re") is not None]
+    return {
+        "seed": seed, "l2re": m["l2re"], "best_l2re": m["best_l2re"], "train_seconds": m["train_seconds"],
+        "compile_seconds": m["compile_seconds"], "final_loss": m["final_loss"], "curve": curve,
+        **{f"seconds_to_{t:g}": time_to(curve, t) for t in a.thresholds},
+    }
+
+
+def median_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarise(runs: list[dict], thresholds) -> dict:
+    out = {k: median_or_none([r[k] for r in runs]) for k in ("l2re", "best_l2re", "train_seconds", "final_loss")}
+    for t in thresholds:
+        key = f"seconds_to_{t:g}"
+        reached = [r[key] for r in runs if r[key] is not None]
+        # the median over repeats counts a run that never got there as infinitely slow
+        out[key] = statistics.median(reached + [float("inf")] * (len(runs) - len(reached))) if reached else None
+    return out
+
+
+def plot(problem: str, results: dict, path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for method, res in results.items():
+        runs = sorted(res["runs"], key=lambda r: r["l2re"])
+        curve = runs[len(runs) // 2]["curve"]  # the median seed's run
+        if curve:
+            ax.plot([c[0] for c in curve], [c[1] for c in curve], marker=".", label=method)
+    ax.set_xlabel("training seconds")
+    ax.set_ylabel("L2 relative error")
+    ax.set_yscale("log")
+    ax.set_title(f"{problem}: time to accuracy")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def fmt(v, spec=".2e"):
+    if v is None:
+        return "-"
+    if v == float("inf"):
+        return "not reached"
+    return format(v, spec)
+
+
+def markdown(report: dict) -> str:
+    a = report["settings"]
+    lines = [
+        "# Optimiser phases: time to accuracy",
+        "",
+        "Written by `scripts/bench_optimisers.py" + (" --quick" if a["quick"] else "") + "`. "
+        f"float64 tanh MLP {a['depth']} x {a['width']}, {a['interior']} interior / {a['boundary']} boundary "
+        f"and initial points; {a['adam']} Adam steps then {a['steps']} steps of the second phase "
+        f"({a['gn_steps']} for LM / ENGD), batch redrawn every {a['chunk']} steps (RAD for the "
+        "quasi-Newton methods; `adam+lbfgs` is the old recipe: one batch drawn at the switch); SOAP "
+        "alone for the same number of steps. Medians over "
+        f"{a['repeats']} seed(s); seconds are training seconds (compilation and evaluation excluded); "
+        "ratios are to `adam+lbfgs` on the same problem.",
+        "",
+        f"Machine: {report['machine']['cpus']} CPU cores, {report['machine']['platform']}; load average "
+        f"{report['machine']['load_before'][0]:.1f} before and {report['machine']['load_after'][0]:.1f} after "
+        "(the CPU was shared with other jobs: seconds are noisy). "
+        + ("**Quick mode: CI-size budgets, not converged results.**" if a["quick"] else ""),
+        "",
+    ]
+    for problem, results in report["problems"].items():
+        base = results.get("adam+lbfgs", {}).get("summary", {})
+        thresholds = [k for k in next(iter(results.values()))["summary"] if k.startswith("seconds_to_")]
+        lines += [f"## {problem}", "", f"![{problem}](optimisers_{problem}.png)", ""]
+        head = "| method | final L2RE | best L2RE | final loss | train s | " + " | ".join(
+            f"s to {t.removeprefix('seconds_to_')}" for t in thresholds) + " | L2RE ratio | seconds ratio |"
+        lines += [head, "|" + "---|" * (head.count("|") - 1)]
+        for method, res in results.items():
+            s = res["summary"]
+            ratio_err = s["l2re"] / base["l2re"] if base.get("l2re") else None
+            ratio_t = s["train_seconds"] / base["train_seconds"] if base.get("train_seconds") else None
+            lines.append(
+                f"| {method} | {fmt(s['l2re'])} | {fmt(s['best_l2re'])} | {fmt(s['final_loss'])} | "
+                f"{fmt(s['train_seconds'], '.1f')} | " + " | ".join(fmt(s[t], ".1f") for t in thresholds)
+                + f" | {fmt(ratio_err, '.3g')} | {fmt(ratio_t, '.3g')} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="CI-size budgets")
+    p.add_argument("--problems", nargs="+", default=list(PROBLEM_NAMES), choices=PROBLEM_NAMES)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--width", type=int, default=30)
+    p.add_argument("--depth", type=int, default=3)
+    p.add_argument("--interior", type=int, default=None)
+    p.add_argument("--boundary", type=int, default=None)
+    p.add_argument("--adam", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--gn-steps", type=int, default=None)
+    p.add_argument("--chunk", type=int, default=None)
+    p.add_argument("--eval-every", type=int, default=None)
+    p.add_argument("--out", default=str(ROOT / "results"))
+    a = p.parse_args(argv)
+    quick = {"repeats": 1, "interior": 800, "boundary": 200, "adam": 600, "steps": 300, "gn_steps": 60,
+             "chunk": 100, "eval_every": 30, "width": 20}
+    full = {"repeats": 3, "interior": 2000, "boundary": 400, "adam": 3000, "steps": 3000, "gn_steps": 600,
+            "chunk": 500, "eval_every": 100, "width": a.width}
+    for k, v in (quick if a.quick else full).items():
+        if getattr(a, k) is None or (k == "width" and a.quick):
+            setattr(a, k, v)
+    a.thresholds = (1e-2, 1e-3, 1e-4)
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    report = {
+        "settings": {k: getattr(a, k) for k in ("quick", "repeats", "width", "depth", "interior", "boundary",
+                                                 "adam", "steps", "gn_steps", "chunk", "eval_every")},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_before": os.getloadavg()},
+        "problems": {},
+    }
+    t0 = time.time()
+    for problem in a.problems:
+        results = {}
+        for method in a.methods:
+            runs = []
+            for seed in range(a.repeats):
+                r = one_run(problem, method, seed, a)
+                runs.append(r)
+                print(f"{problem:13s} {method:18s} seed {seed}: L2RE {r['l2re']:.3e} in {r['train_seconds']:.1f} s "
+                      f"(wall {time.time() - t0:.0f} s)", flush=True)
+            results[method] = {"summary": summarise(runs, a.thresholds), "runs": runs}
+        report["problems"][problem] = results
+        plot(problem, results, out / f"optimisers_{problem}.png")
+    report["machine"]["load_after"] = os.getloadavg()
+    report["machine"]["wall_seconds"] = time.time() - t0
+    report["run_info"] = run_info()
+    (out / "optimisers.json").write_text(json.dumps(report, indent=1))
+    (out / "optimisers.md").write_text(markdown(report))
+    print(f"wrote {out / 'optimisers.json'} and {out / 'optimisers.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
