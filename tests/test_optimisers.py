@@ -333,6 +333,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow  # three processes; every phase's resume is also checked in process above
 def test_sigkill_inside_second_order_phases_and_resume(tmp_path):
     """SIGKILL in the middle of the SSBroyden phase (after step 60) and of the LM phase (after
     step 100), resume each time in a fresh process: the final state equals an unbroken run's."""
