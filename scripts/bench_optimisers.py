@@ -35,10 +35,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pinnjax.config import config_from_dict  # noqa: E402
-from pinnjax.train import fit, read_history  # noqa: E402
-from pinnjax.train._fit import run_info  # noqa: E402
-from problems import PROBLEMS  # noqa: E402
+from pinnjax.config import config_from_dict
+from pinnjax.train import fit, read_history
+from pinnjax.train._fit import run_info
+from problems import PROBLEMS
 
 PROBLEM_NAMES = ("poisson2d", "burgers1d", "allen_cahn1d", "wave1d")
 QUASI_NEWTON = ("lbfgs", "bfgs", "ssbfgs", "ssbroyden")

@@ -16,17 +16,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_train import _kill_after, _leaves_equal, _spawn  # the kill-and-resume helpers
 
 import pinnjax as pj
 from pinnjax.config import ConfigError, config_from_dict
 from pinnjax.io import list_checkpoints, read_checkpoint_info
-from pinnjax.train import TRACE_COUNTS, fit, init_state, load_run_state, make_spec, precision, read_history
+from pinnjax.train import (
+    TRACE_COUNTS,
+    fit,
+    init_state,
+    load_run_state,
+    make_spec,
+    precision,
+    read_history,
+)
 from pinnjax.train._loss import term_losses, weighted_residual_jacobian
 from pinnjax.train._sampling import draw_points
 from pinnjax.train._state import split_params
 from pinnjax.train.optimisers import OPTIMISERS, Objective
-
-from test_train import _kill_after, _leaves_equal, _spawn  # the kill-and-resume helpers
 
 pytestmark = pytest.mark.usefixtures("strict_jax")
 

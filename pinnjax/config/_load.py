@@ -332,7 +332,8 @@ def _check_consistency(cfg: RunConfig) -> None:
             f"key 'sampling.rad_pool' ({s.rad_pool}) must be >= sampling.interior "
             f"({s.interior}) when sampling.rad is true"
         )
-    from ..train._phases import phases_from_config  # the optimisers live with the trainer
+    # the optimisers live with the trainer
+    from ..train._phases import phases_from_config
 
     try:
         phases_from_config(cfg.train, s)

@@ -29,8 +29,8 @@ from ..io import (
 )
 from ._evaluate import errors, eval_set, read_history
 from ._model import precision
-from ._plots import make_plots
 from ._phases import phase_index
+from ._plots import make_plots
 from ._spec import TrainSpec, learning_rate, make_spec
 from ._state import TrainState, init_state, load_state, split_params, structure
 from ._step import phase_chunk, start_phase

@@ -83,7 +83,7 @@ def phases_from_config(train, sampling) -> tuple[Phase, ...]:
     for i, entry in enumerate(raw):
         where = f"train.phases[{i}]"
         if not isinstance(entry, dict):
-            raise ValueError(f"key '{where}': expected a mapping, got {entry!r}")
+            raise ValueError(f"key '{where}': expected a mapping, got {entry!r}")  # noqa: TRY004 (a config error)
         entry = dict(entry)
         name = entry.pop("optimiser", None)
         if name not in OPTIMISERS:

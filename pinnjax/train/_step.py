@@ -14,7 +14,12 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._loss import gradnorm_weights, term_grad_norms, term_losses, weighted_residual_jacobian
+from ._loss import (
+    gradnorm_weights,
+    term_grad_norms,
+    term_losses,
+    weighted_residual_jacobian,
+)
 from ._phases import Phase
 from ._sampling import draw_points, rad_pool, rad_select
 from ._spec import TrainSpec

@@ -35,7 +35,13 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from ._base import AbstractOptimiser, Objective, StepOut, nan_losses, reset_line_search_value
+from ._base import (
+    AbstractOptimiser,
+    Objective,
+    StepOut,
+    nan_losses,
+    reset_line_search_value,
+)
 
 
 class QuasiNewtonState(NamedTuple):

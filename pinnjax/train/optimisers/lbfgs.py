@@ -8,7 +8,14 @@ import dataclasses
 
 import optax
 
-from ._base import AbstractOptimiser, Objective, StepOut, keep_if_not_finite, nan_losses, reset_line_search_value
+from ._base import (
+    AbstractOptimiser,
+    Objective,
+    StepOut,
+    keep_if_not_finite,
+    nan_losses,
+    reset_line_search_value,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -61,7 +61,9 @@ def scale_by_soap(b1, b2, shampoo_beta, eps, precondition_every) -> optax.Gradie
             G = _as_matrix(g0)
             L = shampoo_beta * s.L + (1 - shampoo_beta) * (G @ G.T)
             R = shampoo_beta * s.R + (1 - shampoo_beta) * (G.T @ G)
-            QL, QR = jax.lax.cond(refresh, lambda: (_eigenbasis(L), _eigenbasis(R)), lambda: (s.QL, s.QR))
+            QL, QR = jax.lax.cond(
+                refresh, lambda L, R, _: (_eigenbasis(L), _eigenbasis(R)), lambda _L, _R, old: old, L, R, (s.QL, s.QR)
+            )
             m = b1 * s.m + (1 - b1) * G
             v = b2 * s.v + (1 - b2) * (QL.T @ G @ QR) ** 2
             m_hat = (QL.T @ m @ QR) / (1 - b1**t)
