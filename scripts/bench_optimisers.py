@@ -18,6 +18,12 @@ recorded: the CPU may be shared, which slows every method alike but makes second
 
     python scripts/bench_optimisers.py --quick          # CI-size budgets (minutes)
     python scripts/bench_optimisers.py --repeats 3      # the full comparison
+    python scripts/bench_optimisers.py --linalg         # Gauss-Newton pieces only
+
+``--linalg`` times the pieces of one Gauss-Newton step on poisson2d (float64, median of 5
+after compilation) and writes ``results/optimisers_linalg.{json,md}``: the residual
+Jacobian by per-point ``jacrev`` and by per-point ``jacfwd``, and the damped solve in its
+dense (P x P) and Woodbury (N x N) forms, for two network sizes.
 """
 
 from __future__ import annotations
@@ -181,9 +187,81 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _median_seconds(fn, *args, repeats=3):
+    """Median seconds of `fn(*args)` over `repeats` calls after a compiling one."""
+    import jax
+
+    jax.block_until_ready(fn(*args))  # compile
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _linalg_row(width: int, interior: int) -> dict:
+    import jax
+
+    from pinnjax.train import init_state, make_spec, precision
+    from pinnjax.train._loss import weighted_residual_jacobian
+    from pinnjax.train._sampling import draw_points
+    from pinnjax.train._state import split_params
+    from pinnjax.train.optimisers._gauss_newton import gauss_newton_step
+
+    a = argparse.Namespace(width=width, depth=3, interior=interior, boundary=400, adam=1, steps=1, gn_steps=1,
+                           chunk=0, eval_every=1)
+    cfg = config("poisson2d", "adam+lm", 0, a)
+    with precision("float64"):
+        problem = PROBLEMS["poisson2d"]()
+        spec = make_spec(problem, cfg)
+        state = init_state(problem, spec, cfg.model, seed=0)
+        points = draw_points(spec, state.problem, jax.random.key(1))
+        params, rest = split_params(state)
+
+        def jacobian(p, method):
+            return weighted_residual_jacobian(spec, p, rest, points, state.weights, method)[:2]
+
+        row = {"width": width, "depth": 3}
+        for method in ("jacrev", "jacfwd"):
+            row[f"jacobian_{method}_seconds"] = _median_seconds(jax.jit(jacobian, static_argnums=1), params, method)
+        r, J = jax.jit(jacobian, static_argnums=1)(params, "jacrev")
+        row["residuals"], row["params"] = (int(n) for n in J.shape)
+        solve = jax.jit(lambda J, r, form: gauss_newton_step(J, r, 1e-3, form), static_argnums=2)
+        for form in ("dense", "woodbury"):
+            row[f"solve_{form}_seconds"] = _median_seconds(solve, J, r, form)
+    return row
+
+
+def linear_algebra(out: pathlib.Path) -> None:
+    rows = []
+    for width, interior in ((20, 1000), (32, 1500)):
+        rows.append(_linalg_row(width, interior))
+        print(rows[-1], flush=True)
+    report = {"rows": rows, "machine": {"cpus": os.cpu_count(), "load": os.getloadavg()}, "run_info": run_info()}
+    (out / "optimisers_linalg.json").write_text(json.dumps(report, indent=1))
+    lines = [
+        "# One Gauss-Newton step on poisson2d: where the time goes",
+        "",
+        (f"Written by `scripts/bench_optimisers.py --linalg` (float64, median of 3 after compilation; load "
+         f"average {report['machine']['load'][0]:.1f} on {report['machine']['cpus']} cores: shared CPU, "
+         "noisy seconds)."),
+        "",
+        ("| network | N residuals | P params | J per-point jacrev s | J per-point jacfwd s | dense solve s | "
+         "Woodbury solve s |"),
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| 3 x {r['width']} | {r['residuals']} | {r['params']} | {r['jacobian_jacrev_seconds']:.3f} | "
+                     f"{r['jacobian_jacfwd_seconds']:.3f} | {r['solve_dense_seconds']:.3f} | "
+                     f"{r['solve_woodbury_seconds']:.3f} |")
+    (out / "optimisers_linalg.md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="CI-size budgets")
+    p.add_argument("--linalg", action="store_true", help="time the Gauss-Newton pieces only")
     p.add_argument("--problems", nargs="+", default=list(PROBLEM_NAMES), choices=PROBLEM_NAMES)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--repeats", type=int, default=None)
@@ -208,6 +286,9 @@ def main(argv=None) -> int:
     a.thresholds = (1e-2, 1e-3, 1e-4)
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.linalg:
+        linear_algebra(out)
+        return 0
 
     report = {
         "settings": {k: getattr(a, k) for k in ("quick", "repeats", "width", "depth", "interior", "boundary",
