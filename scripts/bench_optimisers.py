@@ -167,6 +167,8 @@ def markdown(report: dict) -> str:
         + ("**Quick mode: CI-size budgets, not converged results.**" if a["quick"] else ""),
         "",
     ]
+    if report.get("unfinished"):
+        lines += [f"Not (yet) run: {', '.join(report['unfinished'])}.", ""]
     for problem, results in report["problems"].items():
         base = results.get("adam+lbfgs", {}).get("summary", {})
         thresholds = [k for k in next(iter(results.values()))["summary"] if k.startswith("seconds_to_")]
@@ -276,8 +278,8 @@ def main(argv=None) -> int:
     p.add_argument("--eval-every", type=int, default=None)
     p.add_argument("--out", default=str(ROOT / "results"))
     a = p.parse_args(argv)
-    quick = {"repeats": 1, "interior": 800, "boundary": 200, "adam": 600, "steps": 300, "gn_steps": 60,
-             "chunk": 100, "eval_every": 30, "width": 20}
+    quick = {"repeats": 1, "interior": 800, "boundary": 200, "adam": 400, "steps": 200, "gn_steps": 40,
+             "chunk": 100, "eval_every": 40, "width": 20}
     full = {"repeats": 3, "interior": 2000, "boundary": 400, "adam": 3000, "steps": 3000, "gn_steps": 600,
             "chunk": 500, "eval_every": 100, "width": a.width}
     for k, v in (quick if a.quick else full).items():
@@ -309,12 +311,14 @@ def main(argv=None) -> int:
             results[method] = {"summary": summarise(runs, a.thresholds), "runs": runs}
         report["problems"][problem] = results
         plot(problem, results, out / f"optimisers_{problem}.png")
-    report["machine"]["load_after"] = os.getloadavg()
-    report["machine"]["wall_seconds"] = time.time() - t0
-    report["run_info"] = run_info()
-    (out / "optimisers.json").write_text(json.dumps(report, indent=1))
-    (out / "optimisers.md").write_text(markdown(report))
-    print(f"wrote {out / 'optimisers.json'} and {out / 'optimisers.md'}")
+        # written after every problem: a run cut short still leaves the problems it finished
+        report["machine"]["load_after"] = os.getloadavg()
+        report["machine"]["wall_seconds"] = time.time() - t0
+        report["run_info"] = run_info()
+        report["unfinished"] = [q for q in a.problems if q not in report["problems"]]
+        (out / "optimisers.json").write_text(json.dumps(report, indent=1))
+        (out / "optimisers.md").write_text(markdown(report))
+        print(f"wrote {out / 'optimisers.json'} and {out / 'optimisers.md'}", flush=True)
     return 0
 
 
