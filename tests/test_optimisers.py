@@ -6,19 +6,17 @@ Everything here runs in float64 with rank promotion an error (conftest's ``stric
 
 from __future__ import annotations
 
-import importlib
+import re
 import shutil
-import sys
-import textwrap
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_train import _kill_after, _leaves_equal, _spawn  # the kill-and-resume helpers
+from test_train import _KILL_SCRIPT as TRAIN_KILL_SCRIPT
+from test_train import Heat1D, Poisson1D, _leaves_equal, kill_twice_and_finish
 
-import pinnjax as pj
 from pinnjax.config import ConfigError, config_from_dict
 from pinnjax.io import list_checkpoints, read_checkpoint_info
 from pinnjax.train import (
@@ -142,27 +140,6 @@ def test_a_failed_line_search_keeps_the_parameters(name):
 
 
 # --- residual Jacobian --------------------------------------------------------------------
-
-
-class Heat1D(pj.Problem):
-    domain = pj.Interval(0.0, 1.0) * pj.TimeInterval(0.0, 1.0)
-    needs = ("u_t", "u_xx")
-    conditions = (pj.Dirichlet(0.0), pj.Initial(lambda x: jnp.sin(jnp.pi * x[0])))
-
-    def residual(self, x, d):
-        return d.u_t - 0.4 * d.u_xx
-
-
-class Poisson1D(pj.Problem):
-    domain = pj.Interval(-1.0, 1.0)
-    needs = ("u_xx",)
-    conditions = (pj.Dirichlet(0.0),)
-
-    def residual(self, x, d):
-        return d.u_xx + jnp.pi**2 * jnp.sin(jnp.pi * x[0])
-
-    def exact(self, x):
-        return jnp.sin(jnp.pi * x[0])
 
 
 def _cfg(**sections):
@@ -298,24 +275,8 @@ def test_changing_the_phases_of_a_run_restarts_the_changed_phase(tmp_path):
     assert int(state.phase) == 2
 
 
-_KILL_SCRIPT = """
-import os, sys, time
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import jax.numpy as jnp
-import pinnjax as pj
-import pinnjax.train._fit as F
-from pinnjax.config import config_from_dict
-
-class KillPoisson(pj.Problem):
-    domain = pj.Interval(-1.0, 1.0)
-    needs = ("u_xx",)
-    conditions = (pj.Dirichlet(0.0),)
-    def residual(self, x, d):
-        return d.u_xx + jnp.pi**2 * jnp.sin(jnp.pi * x[0])
-    def exact(self, x):
-        return jnp.sin(jnp.pi * x[0])
-
-CFG = config_from_dict({
+# test_train's kill script, with a run through three phases instead
+_KILL_CFG = """CFG = config_from_dict({
     "problem": {"name": "kill"},
     "model": {"width": 8, "depth": 2, "dtype": "float64"},
     "train": {"phases": [{"optimiser": "adam", "steps": 40},
@@ -326,42 +287,15 @@ CFG = config_from_dict({
     "eval": {"every": 20, "points": 100},
     "output": {"plots": False, "keep_checkpoints": 10},
 })
-
-if __name__ == "__main__":
-    slow = float(os.environ.get("PJ_SLOW", "0"))
-    if slow:  # give the test time to kill us right after a checkpoint
-        save = F.save_checkpoint
-        def slow_save(*a, **k):
-            out = save(*a, **k)
-            time.sleep(slow)
-            return out
-        F.save_checkpoint = slow_save
-    F.fit(KillPoisson(), CFG, sys.argv[1], resume=sys.argv[2] == "resume")
 """
+_KILL_SCRIPT = re.sub(r"CFG = config_from_dict\(\{.*?\n\}\)\n", lambda m: _KILL_CFG, TRAIN_KILL_SCRIPT, flags=re.DOTALL)
 
 
 @pytest.mark.slow  # three processes; every phase's resume is also checked in process above
 def test_sigkill_inside_second_order_phases_and_resume(tmp_path):
     """SIGKILL in the middle of the SSBroyden phase (after step 60) and of the LM phase (after
     step 100), resume each time in a fresh process: the final state equals an unbroken run's."""
-    script = tmp_path / "killopt.py"
-    script.write_text(textwrap.dedent(_KILL_SCRIPT))
-    whole, broken = tmp_path / "whole", tmp_path / "broken"
-    ref = _spawn(script, whole, "fresh")
-    p = _spawn(script, broken, "fresh", slow=1.5)
-    _kill_after(p, broken / "checkpoints" / "step_00000060.eqx")
-    p = _spawn(script, broken, "resume", slow=1.5)
-    _kill_after(p, broken / "checkpoints" / "step_00000100.eqx")
-    p = _spawn(script, broken, "resume")
-    _, err = p.communicate(timeout=300)
-    assert p.returncode == 0, err.decode()[-3000:]
-    _, err = ref.communicate(timeout=300)
-    assert ref.returncode == 0, err.decode()[-3000:]
-    sys.path.insert(0, str(tmp_path))
-    try:
-        mod = importlib.import_module("killopt")
-    finally:
-        sys.path.remove(str(tmp_path))
+    mod, whole, broken = kill_twice_and_finish(tmp_path, _KILL_SCRIPT, "killopt", (60, 100))
     a, ha = load_run_state(mod.KillPoisson(), mod.CFG, whole)
     b, hb = load_run_state(mod.KillPoisson(), mod.CFG, broken)
     assert ha["step"] == hb["step"] == 120 and int(b.phase) == 2

@@ -104,3 +104,21 @@ def reset_line_search_value(opt_state):
         return s
 
     return jax.tree.map(one, opt_state, is_leaf=lambda s: isinstance(s, ScaleByZoomLinesearchState))
+
+
+def zoom_search(max_steps: int):
+    """optax's zoom line search (strong Wolfe conditions), each search from a unit step."""
+    import optax
+
+    return optax.scale_by_zoom_linesearch(max_steps, initial_guess_strategy="one")
+
+
+def line_search_step(transform, objective: Objective, params, opt_state):
+    """One step of an optax transform ending in a line search: ``(value at params, new
+    params, new state)``. Value and gradient come from the search's state when it holds them
+    (computed at the end of the previous search), else they are computed."""
+    import optax
+
+    value, grad = optax.value_and_grad_from_state(objective.loss)(params, state=opt_state)
+    updates, opt_state = transform.update(grad, opt_state, params, value=value, grad=grad, value_fn=objective.loss)
+    return value, optax.apply_updates(params, updates), opt_state

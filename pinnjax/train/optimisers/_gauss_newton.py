@@ -4,8 +4,12 @@ objective: ``weighted_residual_jacobian`` in ``train/_loss.py``.)"""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, cho_solve
+
+from ._base import AbstractOptimiser
 
 JACOBIANS = ("jacrev", "jacfwd")
 FORMS = ("auto", "dense", "woodbury")
@@ -27,3 +31,16 @@ def gauss_newton_step(J, r, damping, form: str = "auto"):
 def check_choice(key: str, value: str, allowed) -> None:
     if value not in allowed:
         raise ValueError(f"{key}: expected one of {', '.join(allowed)}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstractGaussNewton(AbstractOptimiser):
+    """Options every Gauss-Newton phase has: the solve's `form` (auto | dense | woodbury) and
+    how the residual Jacobian is formed (`jacobian`: jacrev | jacfwd, per point)."""
+
+    form: str = "auto"
+    jacobian: str = "jacrev"
+
+    def __post_init__(self):
+        check_choice("form", self.form, FORMS)
+        check_choice("jacobian", self.jacobian, JACOBIANS)

@@ -39,8 +39,10 @@ from ._base import (
     AbstractOptimiser,
     Objective,
     StepOut,
+    line_search_step,
     nan_losses,
     reset_line_search_value,
+    zoom_search,
 )
 
 
@@ -101,19 +103,14 @@ class _DenseQuasiNewton(AbstractOptimiser):
         return optax.GradientTransformation(init, update)
 
     def transform(self):
-        search = optax.scale_by_zoom_linesearch(self.max_linesearch_steps, initial_guess_strategy="one")
-        return optax.chain(self._direction(), search)
+        return optax.chain(self._direction(), zoom_search(self.max_linesearch_steps))
 
     def init(self, params):
         return self.transform().init(params)
 
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        value, grad = optax.value_and_grad_from_state(objective.loss)(params, state=opt_state)
-        updates, new_state = self.transform().update(
-            grad, opt_state, params, value=value, grad=grad, value_fn=objective.loss
-        )
-        new_params = optax.apply_updates(params, updates)
+        value, new_params, new_state = line_search_step(self.transform(), objective, params, opt_state)
         new_value = new_state[1].value  # the line search's value at the new parameters
         flat_new, _ = ravel_pytree(new_params)
         failed = ~(new_value < value) | ~jnp.all(jnp.isfinite(flat_new))

@@ -12,23 +12,16 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from ._base import AbstractOptimiser, Objective, StepOut, nan_losses
-from ._gauss_newton import FORMS, JACOBIANS, check_choice, gauss_newton_step
+from ._base import Objective, StepOut, nan_losses
+from ._gauss_newton import AbstractGaussNewton, gauss_newton_step
 
 
 @dataclasses.dataclass(frozen=True)
-class ENGD(AbstractOptimiser):
+class ENGD(AbstractGaussNewton):
     name = "engd"
 
     damping: float = 1e-10
     grid: int = 20
-    form: str = "auto"  # auto | dense | woodbury
-    jacobian: str = "jacrev"  # jacrev | jacfwd
-
-    def __post_init__(self):
-        check_choice("form", self.form, FORMS)
-        check_choice("jacobian", self.jacobian, JACOBIANS)
-
     def init(self, params):
         del params
         return jnp.asarray(0, jnp.int32)  # failed line searches in this phase

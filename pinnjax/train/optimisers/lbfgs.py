@@ -13,8 +13,10 @@ from ._base import (
     Objective,
     StepOut,
     keep_if_not_finite,
+    line_search_step,
     nan_losses,
     reset_line_search_value,
+    zoom_search,
 )
 
 
@@ -31,21 +33,16 @@ class LBFGS(AbstractOptimiser):
             raise ValueError(f"memory: expected keep or restart, got {self.memory!r}")
 
     def transform(self):
-        # start each search from a unit step
-        search = optax.scale_by_zoom_linesearch(self.max_linesearch_steps, initial_guess_strategy="one")
-        return optax.lbfgs(memory_size=self.memory_size, linesearch=search)
+        return optax.lbfgs(memory_size=self.memory_size, linesearch=zoom_search(self.max_linesearch_steps))
 
     def init(self, params):
         return self.transform().init(params)
 
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        value, grad = optax.value_and_grad_from_state(objective.loss)(params, state=opt_state)
-        updates, opt_state = self.transform().update(
-            grad, opt_state, params, value=value, grad=grad, value_fn=objective.loss
-        )
+        value, new, opt_state = line_search_step(self.transform(), objective, params, opt_state)
         # a finished search (zero step, or a non-finite trial) leaves the parameters as they were
-        new = keep_if_not_finite(optax.apply_updates(params, updates), params)
+        new = keep_if_not_finite(new, params)
         return StepOut(new, opt_state, value, nan_losses(objective, params, value), objective.weights)
 
     def redrawn(self, opt_state, params):

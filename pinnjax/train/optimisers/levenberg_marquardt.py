@@ -11,8 +11,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._base import AbstractOptimiser, Objective, StepOut, nan_losses
-from ._gauss_newton import FORMS, JACOBIANS, check_choice, gauss_newton_step
+from ._base import Objective, StepOut, nan_losses
+from ._gauss_newton import AbstractGaussNewton, gauss_newton_step
 
 
 class LMState(NamedTuple):
@@ -21,7 +21,7 @@ class LMState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class LevenbergMarquardt(AbstractOptimiser):
+class LevenbergMarquardt(AbstractGaussNewton):
     name = "lm"
 
     damping: float = 1e-3
@@ -29,13 +29,6 @@ class LevenbergMarquardt(AbstractOptimiser):
     decrease: float = 0.3
     min_damping: float = 1e-12
     max_damping: float = 1e10
-    form: str = "auto"  # auto | dense | woodbury
-    jacobian: str = "jacrev"  # jacrev | jacfwd
-
-    def __post_init__(self):
-        check_choice("form", self.form, FORMS)
-        check_choice("jacobian", self.jacobian, JACOBIANS)
-
     def init(self, params):
         dtype = jax.tree.leaves(params)[0].dtype
         return LMState(jnp.asarray(self.damping, dtype), jnp.asarray(0, jnp.int32))
