@@ -19,6 +19,12 @@ recorded: the CPU may be shared, which slows every method alike but makes second
     python scripts/bench_optimisers.py --quick          # CI-size budgets (minutes)
     python scripts/bench_optimisers.py --repeats 3      # the full comparison
     python scripts/bench_optimisers.py --linalg         # Gauss-Newton pieces only
+    python scripts/bench_optimisers.py --collect RUN_DIR ...   # the recipe runs' table
+
+``--collect`` reads run folders made by ``pinnjax run configs/<problem>.yaml`` (the shipped
+recipes) and writes ``results/optimisers_recipes.{json,md}``: problem, phases, final L2
+relative error, training seconds and the seconds at which the evaluated error first met the
+problem's bar (from ``history.csv``).
 
 ``--linalg`` times the pieces of one Gauss-Newton step on poisson2d (float64, median of 5
 after compilation) and writes ``results/optimisers_linalg.{json,md}``: the residual
@@ -260,10 +266,52 @@ def linear_algebra(out: pathlib.Path) -> None:
     (out / "optimisers_linalg.md").write_text("\n".join(lines) + "\n")
 
 
+BARS = {"poisson2d": 1e-6, "burgers1d": 1e-4, "allen_cahn1d": 1e-3, "wave1d": 1e-3, "helmholtz2d": 1e-4}
+
+
+def collect(run_dirs, out: pathlib.Path) -> None:
+    import yaml
+
+    rows = []
+    for run in map(pathlib.Path, run_dirs):
+        m = json.loads((run / "metrics.json").read_text())
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        problem = cfg["problem"]["name"]
+        bar = BARS.get(problem)
+        curve = [(r["elapsed"], r["l2re"], r["step"]) for r in read_history(run) if r.get("l2re") is not None]
+        met = next(((s, step) for s, e, step in curve if bar is not None and e <= bar), None)
+        rows.append({
+            "problem": problem, "run": str(run), "phases": cfg["train"]["phases"], "dtype": cfg["model"]["dtype"],
+            "width": cfg["model"]["width"], "depth": cfg["model"]["depth"], "l2re": m["l2re"],
+            "final_loss": m["final_loss"], "steps": m["steps"], "train_seconds": m["train_seconds"],
+            "bar": bar, "seconds_to_bar": None if met is None else met[0], "step_at_bar": None if met is None else met[1],
+        })
+    report = {"rows": rows, "machine": {"cpus": os.cpu_count(), "load_at_collection": os.getloadavg()}}
+    (out / "optimisers_recipes.json").write_text(json.dumps(report, indent=1))
+    lines = [
+        "# The shipped recipes (`pinnjax run configs/<problem>.yaml`)",
+        "",
+        ("Written by `scripts/bench_optimisers.py --collect` from the run folders. Training seconds exclude "
+         "compilation and evaluation; the runs shared 2 CPU cores with other jobs (load average about 15), "
+         "so seconds are several times what an idle machine takes."),
+        "",
+        "| problem | recipe | L2RE | bar | met at (step, s) | final loss | steps | train s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        recipe = " + ".join(f"{ph['optimiser']} {ph['steps']}" for ph in r["phases"] or [])
+        met = "-" if r["step_at_bar"] is None else f"{r['step_at_bar']}, {r['seconds_to_bar']:.0f}"
+        lines.append(f"| {r['problem']} | {r['dtype']} {r['depth']} x {r['width']}, {recipe} | {r['l2re']:.2e} | "
+                     f"{fmt(r['bar'], '.0e')} | {met} | {fmt(r['final_loss'])} | {r['steps']} | "
+                     f"{r['train_seconds']:.0f} |")
+    (out / "optimisers_recipes.md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="CI-size budgets")
     p.add_argument("--linalg", action="store_true", help="time the Gauss-Newton pieces only")
+    p.add_argument("--collect", nargs="+", metavar="RUN_DIR", help="tabulate recipe run folders")
     p.add_argument("--problems", nargs="+", default=list(PROBLEM_NAMES), choices=PROBLEM_NAMES)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--repeats", type=int, default=None)
@@ -290,6 +338,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if a.linalg:
         linear_algebra(out)
+        return 0
+    if a.collect:
+        collect(a.collect, out)
         return 0
 
     report = {
