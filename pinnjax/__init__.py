@@ -6,6 +6,9 @@ from . import data as data
 from . import derivatives as derivatives
 from . import geometry as geometry
 from . import nn as nn
+from ._solve import load as load
+from ._solve import Solution as Solution
+from ._solve import solve as solve
 from .derivatives import Jet as Jet
 from .derivatives import Request as Request
 from .derivatives import jet as jet
@@ -26,3 +29,19 @@ from .problem import PointData as PointData
 from .problem import Problem as Problem
 from .problem import Robin as Robin
 from .problem import UndeclaredDerivativeError as UndeclaredDerivativeError
+from .problem import unknown as unknown
+
+
+def _zoo_from_checkout():
+    """The problem zoo is installed as ``pinnjax.problems`` (pyproject.toml maps it from the
+    top-level ``problems/`` folder). Run from a source checkout, the same folder is found by
+    adding the checkout to this package's search path."""
+    import pathlib
+
+    here = pathlib.Path(__file__).resolve().parent
+    checkout = here.parent
+    if not (here / "problems").is_dir() and (checkout / "problems" / "__init__.py").is_file():
+        __path__.append(str(checkout))
+
+
+_zoo_from_checkout()

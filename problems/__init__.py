@@ -1,6 +1,6 @@
 """The problem zoo: one definition per PDE, looked up by name.
 
-    from problems import get_problem
+    from pinnjax.problems import get_problem
     problem = get_problem("poisson2d")()          # or get_problem("heatnd")(dim=10)
 
 ``PROBLEMS`` maps every shipped name to its class.
@@ -18,6 +18,7 @@ from .heat import Heat2DLongTime as Heat2DLongTime
 from .heat import HeatND as HeatND
 from .helmholtz import Helmholtz2D as Helmholtz2D
 from .inverse import InverseDiffusion as InverseDiffusion
+from .inverse import InverseDiffusionField as InverseDiffusionField
 from .kdv import KdV as KdV
 from .poisson import Poisson1D as Poisson1D
 from .poisson import Poisson2D as Poisson2D
@@ -42,6 +43,7 @@ PROBLEMS: dict[str, type] = {
     "helmholtz2d": Helmholtz2D,
     "kdv": KdV,
     "inverse_diffusion": InverseDiffusion,
+    "inverse_diffusion_noisy": InverseDiffusionField,
 }
 
 

@@ -10,12 +10,6 @@ import numpy as np
 import pinnjax as pj
 
 
-def _as_float(value):
-    """A strongly typed float array in the default float dtype (a weakly typed 0.5 would change
-    type after the first optimiser update and make a jitted step compile twice)."""
-    return jnp.asarray(value, dtype=jnp.zeros(()).dtype)
-
-
 def _solution(x):
     """The solution for the true coefficient, at one point or a batch (last axis = x)."""
     return jnp.sin(jnp.pi * x[..., 0])
@@ -26,7 +20,7 @@ class InverseDiffusion(pj.Problem):
     ``f = true_kappa pi^2 sin(pi x)``, ``u(0) = u(1) = 0``, and ``n_obs`` (default 50)
     observations of ``u`` at the evenly spaced interior points ``x_i = i / (n_obs + 1)``.
 
-    ``kappa`` is an array field, hence an unknown the trainer optimises beside the network; it
+    ``kappa`` is marked ``pj.unknown``: the trainer optimises it beside the network; it
     starts at 0.5 and the data are generated with ``true_kappa = 1.0`` (a class attribute, for
     reports). The observations are the exact solution ``u = sin(pi x)``, plus Gaussian noise of
     standard deviation ``noise`` (default 0) drawn with ``numpy.random.default_rng(seed)``, so they
@@ -34,14 +28,27 @@ class InverseDiffusion(pj.Problem):
     zero; for any other ``kappa`` the PDE and the data cannot both be met.
     """
 
-    kappa: jax.Array = eqx.field(default_factory=lambda: 0.5, converter=_as_float)
+    kappa: jax.Array = pj.unknown(0.5)
     n_obs: int = eqx.field(default=50, static=True)
     noise: float = eqx.field(default=0.0, static=True)
     seed: int = eqx.field(default=0, static=True)
+    # fixed data (default: made from n_obs, noise and seed): arrays of the problem, so the
+    # compiled step takes them as arguments
+    obs_points: np.ndarray | None = None
+    obs_values: np.ndarray | None = None
 
     true_kappa = 1.0
     domain = pj.Interval(0.0, 1.0)
     needs = ("u_xx",)
+
+    def __post_init__(self):
+        if self.obs_points is None or self.obs_values is None:
+            self.obs_points, self.obs_values = self.observations()
+
+    @classmethod
+    def exact_parameters(cls) -> dict:
+        """Constructor arguments under which ``exact`` satisfies every term (for tests)."""
+        return {"kappa": cls.true_kappa}
 
     def observations(self):
         """``(points (n_obs, 1), values (n_obs,))`` as numpy float64 arrays."""
@@ -53,12 +60,7 @@ class InverseDiffusion(pj.Problem):
 
     @property
     def conditions(self):
-        x, u = self.observations()
-        dtype = jnp.zeros(()).dtype  # float64 under jax_enable_x64, else float32
-        return (
-            pj.Dirichlet(0.0),
-            pj.PointData(jnp.asarray(x, dtype), jnp.asarray(u, dtype), name="data"),
-        )
+        return (pj.Dirichlet(0.0), pj.PointData(self.obs_points, self.obs_values, name="data"))
 
     def source(self, x):
         return self.true_kappa * jnp.pi**2 * jnp.sin(jnp.pi * x[0])
@@ -68,3 +70,58 @@ class InverseDiffusion(pj.Problem):
 
     def exact(self, x):
         return _solution(x)
+
+
+def _true_kappa_field(x):
+    return 1.0 + 0.5 * np.sin(2.0 * np.pi * x)
+
+
+class InverseDiffusionField(InverseDiffusion):
+    """The noisy-data variant: identify a diffusion coefficient that varies in space,
+    ``-(kappa(x) u_x)_x = f`` on ``[0, 1]``, ``u(0) = u(1) = 0``, from ``n_obs`` (default 50)
+    observations of ``u = sin(pi x)`` with Gaussian noise of standard deviation ``noise``
+    (default 0.05). ``kappa`` is unknown at ``nodes`` (default 17) evenly spaced points and
+    linear between them; it starts at 0.5 everywhere. The data are made with the piecewise
+    linear interpolant of ``1 + 0.5 sin(2 pi x)`` at the nodes (``true_kappa_nodes``), and
+    ``f`` from it, so that kappa is exactly representable. Noise makes the unregularised
+    kappa rough: ``loss.regularization`` (smoothness, tv, tikhonov) trades that off."""
+
+    kappa: jax.Array = pj.unknown(factory=lambda: np.full(17, 0.5))
+    noise: float = eqx.field(default=0.05, static=True)
+
+    needs = ("u_x", "u_xx")
+
+    def __check_init__(self):
+        if np.ndim(self.kappa) != 1 or np.shape(self.kappa)[0] < 2:
+            raise ValueError(f"kappa must be a 1-D grid of at least 2 node values, got shape {np.shape(self.kappa)}")
+
+    @property
+    def nodes(self) -> np.ndarray:
+        return np.linspace(0.0, 1.0, np.shape(self.kappa)[0])
+
+    def true_kappa_nodes(self) -> np.ndarray:
+        return _true_kappa_field(self.nodes)
+
+    @classmethod
+    def exact_parameters(cls) -> dict:
+        return {"kappa": _true_kappa_field(np.linspace(0.0, 1.0, 17)), "noise": 0.0}
+
+    def kappa_at(self, x, values):
+        """The interpolated coefficient and its slope at one point."""
+        nodes = jnp.asarray(self.nodes, x.dtype)
+        k = lambda t: jnp.interp(t, nodes, jnp.asarray(values, x.dtype))  # noqa: E731
+        return k(x[0]), jax.grad(k)(x[0])
+
+    def source(self, x):
+        k, k_x = self.kappa_at(x, self.true_kappa_nodes())
+        u_x, u_xx = jnp.pi * jnp.cos(jnp.pi * x[0]), -jnp.pi**2 * jnp.sin(jnp.pi * x[0])
+        return -(k_x * u_x + k * u_xx)
+
+    def residual(self, x, d):
+        k, k_x = self.kappa_at(x, self.kappa)
+        return -(k_x * d.u_x + k * d.u_xx) - self.source(x)
+
+    def kappa_error(self) -> float:
+        """Relative L2 error of the learned kappa at the nodes."""
+        k, true = np.asarray(self.kappa, np.float64), self.true_kappa_nodes()
+        return float(np.linalg.norm(k - true) / np.linalg.norm(true))

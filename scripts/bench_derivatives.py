@@ -161,7 +161,7 @@ def print_table(records):
         by.setdefault((r["width"], r["d"]), {})[r["method"]] = r
     methods = list(dict.fromkeys(r["method"] for r in records))
     print("\nmedian ms per training step (value + grad), and speed-up of engine_lap over each method")
-    head = f"| width | d | " + " | ".join(methods) + " | " + " | ".join(f"{m}/engine_lap" for m in methods if m != "engine_lap") + " |"
+    head = "| width | d | " + " | ".join(methods) + " | " + " | ".join(f"{m}/engine_lap" for m in methods if m != "engine_lap") + " |"
     print(head)
     print("|" + "---|" * (2 + 2 * len(methods) - 1))
     for (width, d), row in sorted(by.items()):

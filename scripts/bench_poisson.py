@@ -38,7 +38,7 @@ import jax
 
 from pinnjax.config import config_from_dict
 from pinnjax.train import fit, read_history
-from problems.poisson import Poisson2D  # the shipped problem: the bench measures what users run
+from pinnjax.problems.poisson import Poisson2D  # the shipped problem: the bench measures what users run
 
 REFERENCE = {"steps_per_second": 49.0, "l2re_3000": 6.9e-2}
 

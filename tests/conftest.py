@@ -1,11 +1,11 @@
 """Shared test settings: strict numerics and reproducible random inputs (STYLE.md section 6).
 
-``strict_jax`` (opt in per module with ``pytestmark = pytest.mark.usefixtures("strict_jax")``)
-runs a test in float64, so every tolerance can be justified from float64 rounding, and with
-``jax_numpy_rank_promotion="raise"``, so an implicit ``(N,)`` vs ``(N, 1)`` broadcast is an
-error instead of a silently wrong residual. It is a per-test context rather than a process-wide
-``jax.config.update``: other test files check float32 defaults (``test_geometry.test_x64_dtype``,
-``test_train``) and parts of the library still rely on implicit rank promotion.
+Every test runs with ``jax_numpy_rank_promotion="raise"`` (the autouse ``_no_rank_promotion``),
+so an implicit ``(N,)`` vs ``(N, 1)`` broadcast anywhere in the library or a test is an error
+instead of a silently wrong residual. ``strict_jax`` (opt in per module with
+``pytestmark = pytest.mark.usefixtures("strict_jax")``) also runs a test in float64, so every
+tolerance can be justified from float64 rounding. Both are per-test contexts rather than
+process-wide ``jax.config.update``s: other test files check float32 defaults.
 
 ``seed`` / ``key`` give each test its own seed, derived from ``PINNJAX_TEST_SEED`` (default 0)
 and the test id, printed in the report of a failing test. Rerunning the same test reproduces
@@ -55,9 +55,16 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(autouse=True)
+def _no_rank_promotion():
+    """Implicit rank promotion is an error in every test (the library broadcasts explicitly)."""
+    with jax.numpy_rank_promotion("raise"):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _restore_x64():
-    """A float64 run (the CLI enables x64 process-wide, as it must before any array exists)
-    must not change the dtype defaults of the tests that follow it."""
+    """A float64 CLI run (the CLI, where a run starts, enables x64 for its process) must not
+    change the dtype defaults of the tests that follow it."""
     before = jax.config.jax_enable_x64
     yield
     jax.config.update("jax_enable_x64", before)

@@ -1,4 +1,5 @@
 import dataclasses
+import pathlib
 import textwrap
 
 import pytest
@@ -241,3 +242,43 @@ def test_inheritance_cycle(tmp_path):
 def test_loader_does_not_change_pyyaml_globally():
     assert yaml.safe_load("x: 1e-3") == {"x": "1e-3"}
     assert yaml.safe_load("{a: 1, a: 2}") == {"a": 2}
+
+
+def test_base_yaml_agrees_with_the_schema_defaults():
+    """configs/base.yaml restates defaults; it must not differ from the schema (one source)."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    tree = yaml.safe_load((root / "configs" / "base.yaml").read_text())
+    defaults = config_to_dict(config_from_dict({"problem": {"name": "x"}}))
+    for section, values in tree.items():
+        for key, value in values.items():
+            assert defaults[section][key] == value, f"base.yaml {section}.{key}={value!r}, schema {defaults[section][key]!r}"
+    assert load_config(root / "configs" / "base.yaml", ["problem.name=x"]) == config_from_dict({"problem": {"name": "x"}})
+
+
+def test_readme_config_reference_lists_the_schema_defaults():
+    """Each single-key row of README.md's config table shows the schema's default."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    table = text[text.index("### Config reference"):]
+    table = table[: table.index("\n## ")]
+    defaults = config_to_dict(config_from_dict({"problem": {"name": "x"}}))
+    checked = 0
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`") or "," in cells[0] or "," in cells[1]:
+            continue
+        key = cells[0].strip("`")
+        if "." not in key or key.startswith("problem."):
+            continue
+        section, name = key.split(".", 1)
+        if section not in defaults or name not in defaults[section]:
+            continue
+        want = defaults[section][name]
+        shown = cells[1].strip("`")
+        expected = {None: "none", True: "true", False: "false"}.get(want, want) if not isinstance(want, dict) else "{}"
+        if isinstance(want, (int, float)) and not isinstance(want, bool):
+            assert float(shown) == float(want), f"README {key}: {shown}, schema {want}"
+        else:
+            assert shown == str(expected), f"README {key}: {shown}, schema {expected}"
+        checked += 1
+    assert checked >= 10

@@ -11,7 +11,7 @@ import pytest
 
 import pinnjax as pj
 import pinnjax.problem
-from problems.poisson import Poisson2DC
+from pinnjax.problems.poisson import Poisson2DC
 
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import pinnjax as pj
-from problems import PROBLEMS, UnknownProblemError, get_problem
-from problems.allen_cahn import solve_allen_cahn
+from pinnjax.problems import PROBLEMS, UnknownProblemError, get_problem
+from pinnjax.problems.allen_cahn import solve_allen_cahn
 
 N_SAMPLES = 64
 
@@ -73,7 +73,7 @@ def _instances_with_exact():
     cases = []
     for name, cls in PROBLEMS.items():
         if cls().has_exact:
-            kwargs = {"kappa": cls.true_kappa} if name == "inverse_diffusion" else {}
+            kwargs = cls.exact_parameters() if hasattr(cls, "exact_parameters") else {}
             cases.append(pytest.param(name, kwargs, id=name))
     variants = [
         ("heat1d", {"alpha": 0.1}),
@@ -124,7 +124,7 @@ def test_exact_solution_is_not_trivially_zero(key):
             return jnp.atleast_1d(self.p.exact(x) + 0.1 * x[0] ** 2)
 
     for name, cls in PROBLEMS.items():
-        problem = cls(kappa=cls.true_kappa) if name == "inverse_diffusion" else cls()
+        problem = cls(**cls.exact_parameters()) if hasattr(cls, "exact_parameters") else cls()
         if not problem.has_exact:
             continue
         model = Perturbed(problem, problem.domain.dim, 1)
@@ -148,10 +148,10 @@ def test_inverse_residual_depends_on_kappa(key):
 def test_inverse_unknowns_and_observations():
     cls = get_problem("inverse_diffusion")
     problem = cls()
-    # the coefficient is the problem's only trainable array (what the trainer optimises)
-    leaves = jax.tree_util.tree_leaves(eqx.filter(problem, eqx.is_inexact_array))
-    assert len(leaves) == 1 and leaves[0] is problem.kappa and problem.kappa.dtype == jnp.float64
-    assert not problem.kappa.weak_type
+    # the coefficient is the problem's only unknown (what the trainer optimises)
+    leaves = jax.tree_util.tree_leaves(eqx.filter(problem, pj.problem.unknowns_filter(problem)))
+    assert len(leaves) == 1 and leaves[0] is problem.kappa and problem.kappa.dtype == np.float64
+    assert pj.problem.unknown_names(problem) == ("kappa",)
     data = [c for c in problem.get_conditions() if isinstance(c, pj.PointData)]
     assert len(data) == 1 and data[0].points.shape == (50, 1) and data[0].values.shape == (50,)
     inside = jax.vmap(problem.domain.contains)(data[0].points)

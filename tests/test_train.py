@@ -1,8 +1,8 @@
 """The training engine: compiled chunks, determinism, kill-and-resume, NaN guard, loss
 weighting, RAD, L-BFGS, inverse problems and accuracy on two problems with exact solutions.
 
-The float64 test is last: it turns on jax_enable_x64 for the rest of the process (float32
-runs switch it off while they run, so their numbers do not depend on the order).
+A float64 run turns 64-bit JAX on only while it runs (``precision``): the process's settings
+are left as they were.
 Runs use tiny networks so the file stays around a minute or two on 2 cores; most of the time
 is compilation."""
 
@@ -28,6 +28,7 @@ import pytest
 import pinnjax as pj
 from pinnjax.config import config_from_dict, config_to_dict
 from pinnjax.io import list_checkpoints
+from pinnjax.train._loss import term_losses
 from pinnjax.train import (
     TRACE_COUNTS,
     NonFiniteLossError,
@@ -98,7 +99,7 @@ _OBS_X = jnp.linspace(-0.95, 0.95, 40)[:, None]
 class InversePoisson(pj.Problem):
     """-kappa u_xx = pi^2 sin(pi x), u(+-1) = 0, with u observed: kappa = 1."""
 
-    kappa: jax.Array
+    kappa: jax.Array = pj.unknown(0.5)
     domain = pj.Interval(-1.0, 1.0)
     needs = ("u_xx",)
     conditions = (pj.Dirichlet(0.0), pj.PointData(_OBS_X, jnp.sin(jnp.pi * _OBS_X[:, 0])))
@@ -195,6 +196,38 @@ def test_causal_weights_on_a_toy():
     counts = jnp.array([2.0, 1.0, 2.0, 1.0])
     chunk = jnp.array([0, 0, 1, 2, 2, 3])
     assert jnp.allclose(g, w[chunk] / (4 * counts[chunk]))
+
+
+class LateResidual(pj.Problem):
+    """Residual 1 before t = 0.5 and 3 after, whatever the network: x lies in [2, 3], so
+    reading the x column as time would put every point in the last chunk."""
+
+    domain = pj.Interval(2.0, 3.0) * pj.TimeInterval(0.0, 1.0)
+    needs = ("u",)
+
+    def residual(self, x, d):
+        return jnp.where(x[1] > 0.5, 3.0, 1.0) + 0.0 * d.u
+
+
+def test_causal_loss_reads_the_time_column_in_time_order():
+    """The whole path (spec, problem, term_losses) against the formula written out: chunks
+    of [0, 1] in increasing time, w_i = exp(-eps * sum_{j<i} L_i). A wrong time column or
+    chunks weighted from the end give another number."""
+    cfg = _cfg(loss={"causal": True, "causal_chunks": 4, "causal_eps": 1.0})
+    problem = LateResidual()
+    with precision("float32"):
+        spec = make_spec(problem, cfg)
+        state = init_state(problem, spec, cfg.model, seed=0)
+        t = jnp.repeat(jnp.array([0.1, 0.4, 0.6, 0.9]), 8)  # 8 points in each chunk
+        x = jnp.linspace(2.0, 3.0, t.shape[0])
+        pts = jnp.stack([x, t], axis=1)
+        got = float(term_losses(spec, problem, state.model, (pts,))[0])
+    chunk_losses = np.array([1.0, 1.0, 9.0, 9.0])
+    w = np.exp(-np.array([0.0, 1.0, 2.0, 11.0]))
+    assert got == pytest.approx(np.mean(w * chunk_losses), rel=1e-6)
+    reversed_w = np.exp(-np.array([19.0, 18.0, 9.0, 0.0]))  # chunks taken from the end
+    assert abs(got - np.mean(reversed_w * chunk_losses)) > 0.1
+    assert abs(got - np.mean(np.array([0, 0, 0, 1.0]) * np.array([0, 0, 0, 5.0]))) > 0.1  # x as time
 
 
 def test_rad_draws_more_points_where_the_residual_is_large():
@@ -548,12 +581,14 @@ def test_plots_for_any_dimension(tmp_path):
             assert "solution_slices.png" in names
 
 
-# --- float64 (turns on jax_enable_x64 for the rest of the process) -------------------------
+# --- float64 --------------------------------------------------------------------------
 
 
 def test_float64_run(tmp_path):
     cfg = _cfg(model={"dtype": "float64"}, train={"steps": 100, "lbfgs_steps": 20})
+    x64_before = jax.config.jax_enable_x64
     m = fit(Poisson1D(), cfg, tmp_path / "f64")
+    assert jax.config.jax_enable_x64 == x64_before  # no process-wide switch behind the caller
     state, _ = load_run_state(Poisson1D(), cfg, tmp_path / "f64")
     assert state.model.layers[0].V.dtype == jnp.float64 and state.points[0].dtype == jnp.float64
     assert m["dtype"] == "float64" and math.isfinite(m["l2re"])

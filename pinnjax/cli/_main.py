@@ -8,6 +8,7 @@ import pathlib
 import sys
 
 from ..config import ConfigError, load_config
+from ..io import CheckpointError
 
 EXIT_USAGE = 2
 
@@ -32,7 +33,58 @@ def _prepare(config_path: pathlib.Path, overrides, base_dir=None):
 
         cfg = dataclasses.replace(cfg, problem=dataclasses.replace(cfg.problem, name=canonical))
     problem = make_problem(cls, dict(cfg.problem.params))
+    from ..train import make_spec
+
+    make_spec(problem, cfg)  # the config against the problem: ConfigError naming the key
+    _check_model_and_reference(problem, cfg)
     return cfg, problem
+
+
+def _check_model_and_reference(problem, cfg):
+    """Build the network abstractly and read the problem's reference: what fails here (an
+    unknown activation, an embedding that does not fit, reference data of the wrong shape)
+    is a ConfigError before anything is written."""
+    import equinox as eqx
+    import jax
+
+    from ..train import build_model, eval_set, precision
+
+    with precision(cfg.model.dtype):
+        try:
+            eqx.filter_eval_shape(lambda: build_model(problem, cfg.model, key=jax.random.key(0)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"key 'model': {exc}") from None
+        ref = problem.reference()
+        if ref is not None:
+            try:
+                eval_set(problem, cfg.eval.points, reference=ref)
+            except ValueError as exc:
+                raise ConfigError(f"problem.name: {exc}") from None
+
+
+# Keys a resumed run cannot change: they fix the shapes or the meaning of its saved state.
+_FIXED_ON_RESUME = ("problem", "model", "seed", "sampling.interior", "sampling.boundary",
+                    "sampling.initial", "sampling.rad", "sampling.rad_pool")
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = ""):
+    for key in sorted(set(old) | set(new)):
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _changed_keys(a, b, name + ".")
+        elif a != b:
+            yield name, a, b
+
+
+def _check_resume_overrides(saved, cfg):
+    from ..config import config_to_dict
+
+    for key, then, now in _changed_keys(config_to_dict(saved), config_to_dict(cfg)):
+        if any(key == f or key.startswith(f + ".") for f in _FIXED_ON_RESUME):
+            raise ConfigError(
+                f"key '{key}' cannot change when resuming ({then!r} in the run, {now!r} now): "
+                "start a new run with 'pinnjax run'"
+            )
 
 
 def _finish(metrics: dict, run_dir: pathlib.Path):
@@ -54,6 +106,8 @@ def cmd_run(args):
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = pathlib.Path(cfg.output.dir) / (cfg.output.name or f"{short}-{stamp}")
+    if run_dir.exists() and not run_dir.is_dir():
+        _die(f"--out {run_dir} is a file, not a run folder")
     if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         _die(f"run folder {run_dir} already holds a run; continue it with 'pinnjax resume {run_dir}' or pick --out")
     from ..train import fit
@@ -73,6 +127,8 @@ def _run_dir_config(run_dir: pathlib.Path):
 def cmd_resume(args):
     run_dir = pathlib.Path(args.run_dir)
     config_path = _run_dir_config(run_dir)
+    if args.set:
+        _check_resume_overrides(load_config(config_path), load_config(config_path, args.set))
     cfg, problem = _prepare(config_path, args.set, base_dir=pathlib.Path.cwd())
     from ..train import fit
 
@@ -90,8 +146,32 @@ def cmd_eval(args):
     _finish(metrics, run_dir)
 
 
+def _load_run(run_dir: pathlib.Path):
+    _run_dir_config(run_dir)
+    from .._solve import load
+
+    return load(run_dir)
+
+
+def cmd_predict(args):
+    from ._predict import check_out, predict
+
+    check_out(pathlib.Path(args.out), (".npy", ".csv"))  # before the (slow) load
+    solution = _load_run(pathlib.Path(args.run_dir))
+    out = predict(solution, points=args.points, grid=args.grid, times=args.times, out=args.out)
+    print(f"wrote {out}")
+
+
+def cmd_export(args):
+    from ._predict import export
+
+    solution = _load_run(pathlib.Path(args.run_dir))
+    for path in export(solution, fmt=args.format, out=args.out, grid=args.grid, times=args.times):
+        print(f"wrote {path}")
+
+
 def cmd_list(args):
-    from problems import PROBLEMS
+    from ..problems import PROBLEMS
 
     for name, cls in sorted(PROBLEMS.items()):
         doc = (cls.__doc__ or "").strip().splitlines()
@@ -113,6 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="recompute metrics and plots from a run's last checkpoint")
     e.add_argument("run_dir")
     e.set_defaults(func=cmd_eval)
+    pr = sub.add_parser("predict", help="evaluate a finished run at new points")
+    pr.add_argument("run_dir")
+    pr.add_argument("--points", metavar="FILE", help="(N, dim) points, .npy or .csv (time last)")
+    pr.add_argument("--grid", metavar="NxM", help="a grid over the spatial bounding box (inside the domain)")
+    pr.add_argument("--times", metavar="T1,T2,...", help="times of the grid (time-dependent problems; default 11)")
+    pr.add_argument("--out", required=True, metavar="FILE", help=".npy or .csv: coordinates then outputs, one row per point")
+    pr.set_defaults(func=cmd_predict)
+    ex = sub.add_parser("export", help="write a finished run's solution for ParaView (VTK) or numpy (npz)")
+    ex.add_argument("run_dir")
+    ex.add_argument("--format", required=True, choices=("vtk", "npz"))
+    ex.add_argument("--out", required=True, metavar="FILE",
+                    help=".vts (box) or .vtu (other domains), .pvd for a time series, or .npz")
+    ex.add_argument("--grid", metavar="NxM", help="points per spatial axis (default 201, 101x101 or 41x41x41)")
+    ex.add_argument("--times", metavar="T1,T2,...", help="times (time-dependent problems; default 11)")
+    ex.set_defaults(func=cmd_export)
     l = sub.add_parser("list", help="list the shipped problems")
     l.set_defaults(func=cmd_list)
     return p
@@ -122,8 +217,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except ConfigError as exc:
-        _die(str(exc))
+    except (ConfigError, CheckpointError) as exc:
+        _die(" ".join(str(exc).split()))
     except KeyboardInterrupt:
         print("\npinnjax: interrupted; the last checkpoint is kept (continue with 'pinnjax resume RUN_DIR')", file=sys.stderr)
         return 130

@@ -39,11 +39,36 @@ def _load_file_class(spec: str, base_dir: pathlib.Path | None):
     return classes[cls_name], str(path.resolve()) + ":" + cls_name
 
 
+def _load_module_class(spec: str):
+    """``package.module:ClassName``: a problem class in an importable module."""
+    import importlib
+
+    module_name, _, cls_name = spec.rpartition(":")
+    if module_name == "__main__":
+        raise ConfigError(
+            f"problem.name: {spec} was defined in a script's __main__: pass the problem object "
+            "(pinnjax.load(run_dir, problem=...)), or define it in a file"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the module is missing or raised on import
+        raise ConfigError(f"problem.name: importing module {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+    cls = getattr(module, cls_name, None)
+    from ..problem import Problem
+
+    if not (inspect.isclass(cls) and issubclass(cls, Problem)):
+        raise ConfigError(f"problem.name: module {module_name!r} has no Problem class {cls_name!r}")
+    return cls
+
+
 def resolve_problem_class(name: str, base_dir: pathlib.Path | None = None):
-    """``(class, canonical name)`` for a shipped name or ``path/to/file.py:ClassName``."""
+    """``(class, canonical name)`` for a shipped name, ``path/to/file.py:ClassName`` or
+    ``package.module:ClassName``."""
     if ":" in name and name.split(":")[0].endswith(".py"):
         return _load_file_class(name, base_dir)
-    from problems import PROBLEMS
+    if ":" in name:
+        return _load_module_class(name), name
+    from ..problems import PROBLEMS
 
     if name not in PROBLEMS:
         hint = difflib.get_close_matches(name, list(PROBLEMS), n=1)

@@ -19,8 +19,9 @@ import yaml
 from ._schema import RunConfig
 
 
-class ConfigError(Exception):
-    """An invalid configuration. The message is one line naming the file or key."""
+class ConfigError(ValueError):
+    """An invalid configuration, or one that does not fit its problem or run folder. The
+    message is one line naming the file or key; the CLI prints it and exits with status 2."""
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).splitlines()))

@@ -1,5 +1,8 @@
 """The run configuration schema: nested frozen dataclasses with typed defaults.
 
+These defaults are the one source of truth: ``configs/base.yaml`` sets nothing that differs
+from them (tests/test_config.py checks it) and README.md's config reference lists them.
+
 Field metadata drives validation in `_load.py`:
 
 - `choices`: the allowed values of an enumerated string;
@@ -37,7 +40,7 @@ class ProblemConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    width: int = _positive(64)
+    width: int = _positive(50)
     depth: int = _positive(4)  # hidden layers
     activation: str = "tanh"
     # {type: fourier, features: 64, scale: 1.0} or
@@ -54,7 +57,7 @@ class TrainConfig:
     steps: int = _positive(5000)
     lr: float = _field(1e-3, gt=0)
     warmup_steps: int = _nonnegative(0)
-    decay: str = _field("none", choices=("none", "exponential", "cosine"))
+    decay: str = _field("exponential", choices=("none", "exponential", "cosine"))
     decay_rate: float = _field(0.9, gt=0)
     decay_steps: int = _positive(1000)
     lbfgs_steps: int = _nonnegative(0)  # L-BFGS steps after the Adam steps
@@ -92,6 +95,11 @@ class LossConfig:
     causal: bool = False
     causal_eps: float = _field(1.0, min=0)
     causal_chunks: int = _positive(16)
+    # Regularisation of the problem's unknowns (inverse problems): a loss term
+    # "regularization" weighing regularization_weight (see pinnjax.problem.Regularization).
+    regularization: str = _field("none", choices=("none", "tikhonov", "smoothness", "tv"))
+    regularization_weight: float = _field(1e-3, min=0)
+    regularization_points: int = _positive(256)  # interior points for a field network
 
 
 @dataclasses.dataclass(frozen=True)

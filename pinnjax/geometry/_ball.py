@@ -97,11 +97,11 @@ class Ball(AbstractDomain):
             # Polar map with r = R sqrt(u0): area-preserving.
             r = self.radius * jnp.sqrt(u[:, 0])
             theta = 2 * jnp.pi * u[:, 1]
-            points = c + r[:, None] * jnp.stack([jnp.cos(theta), jnp.sin(theta)], 1)
+            points = c[None, :] + r[:, None] * jnp.stack([jnp.cos(theta), jnp.sin(theta)], 1)
         else:
             # Uniform direction times R u^(1/d): P(|x| < s) = (s / R)^d.
             r = self.radius * u[:, d] ** (1.0 / d)
-            points = c + r[:, None] * _unit_vectors(u[:, :d])
+            points = c[None, :] + r[:, None] * _unit_vectors(u[:, :d])
         return points, jnp.ones(u.shape[:1], bool)
 
     def _boundary_spec(self, part):
@@ -123,5 +123,5 @@ class Ball(AbstractDomain):
         return _unit_vectors(u)
 
     def _boundary_map(self, u, part):
-        points = self._c(u.dtype) + self.radius * self._sphere_directions(u)
+        points = self._c(u.dtype)[None, :] + self.radius * self._sphere_directions(u)
         return points, jnp.ones(u.shape[:1], bool)

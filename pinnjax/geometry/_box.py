@@ -109,7 +109,7 @@ class Box(AbstractDomain):
 
     def _interior_map(self, u):
         lo, hi = self.bbox()
-        return lo + u * (hi - lo), jnp.ones(u.shape[:1], bool)
+        return lo[None, :] + u * (hi - lo)[None, :], jnp.ones(u.shape[:1], bool)
 
     def _boundary_spec(self, part):
         # "boundary": one coordinate picks the face, dim-1 fill it.
@@ -137,7 +137,7 @@ class Box(AbstractDomain):
             inner = jnp.zeros((m, 1), u.dtype)
         else:
             inner = jnp.take_along_axis(free, col, axis=1)
-        points = lo + inner * (hi - lo)
+        points = lo[None, :] + inner * (hi - lo)[None, :]
         face_value = jnp.where(side == 1, hi[axis], lo[axis])
         points = jnp.where(j == axis[:, None], face_value[:, None], points)
         return points, jnp.ones((m,), bool)

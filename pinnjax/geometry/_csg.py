@@ -105,7 +105,6 @@ class AbstractCSG(AbstractDomain):
     coord_names: tuple[str, ...] = eqx.field(static=True)
     _lo: tuple[float, ...] = eqx.field(static=True)
     _hi: tuple[float, ...] = eqx.field(static=True)
-    _rate: float = eqx.field(static=True)
 
     def __init__(self, a, b, *, labels=("a", "b"), names=None):
         from ._interval import TimeInterval
@@ -138,22 +137,17 @@ class AbstractCSG(AbstractDomain):
         if not all(l < h for l, h in zip(lo, hi)):
             raise ValueError(f"{cls} has an empty interior (bounding boxes do not overlap)")
         self._lo, self._hi = lo, hi
-        self._rate = self._estimate_interior_rate()
-        if self._rate == 0.0:
-            raise ValueError(
-                f"{cls} has an empty interior: none of {_N_ESTIMATE} test points "
-                f"of the bounding box is inside"
-            )
 
     @abc.abstractmethod
     def _proposal_box(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """A box containing the result."""
 
-    def _estimate_interior_rate(self) -> float:
-        # Deterministic (fixed key); runs eagerly even when traced under jit.
-        with jax.ensure_compile_time_eval():
-            u = jax.random.uniform(jax.random.PRNGKey(0), (_N_ESTIMATE, self.dim), float_dtype())
-            return float(jnp.mean(self._interior_map(u)[1]))
+    @property
+    def _rate(self) -> float:
+        """Fraction of the bounding box inside the result, estimated on first use (not at
+        construction, so that defining a domain, e.g. importing a problem, starts no JAX
+        backend). A domain is static data, so the estimate is cached per domain."""
+        return _interior_rate(self, jnp.dtype(float_dtype()).name)
 
     @property
     def _delta(self) -> float:
@@ -224,7 +218,7 @@ class AbstractCSG(AbstractDomain):
     def _interior_map(self, u):
         lo = jnp.asarray(self._lo, u.dtype)
         hi = jnp.asarray(self._hi, u.dtype)
-        points = lo + u * (hi - lo)
+        points = lo[None, :] + u * (hi - lo)[None, :]
         return points, jax.vmap(self.contains)(points)
 
     def _boundary_unit_dim(self, part) -> int:
@@ -310,3 +304,17 @@ class Intersection(AbstractCSG):
 
     def _contains(self, x, slack):
         return self.a._contains(x, slack) & self.b._contains(x, slack)
+
+
+@functools.lru_cache(maxsize=256)
+def _interior_rate(domain: AbstractCSG, dtype: str) -> float:
+    # Deterministic (fixed key); runs eagerly even when traced under jit.
+    with jax.ensure_compile_time_eval():
+        u = jax.random.uniform(jax.random.PRNGKey(0), (_N_ESTIMATE, domain.dim), dtype)
+        rate = float(jnp.mean(domain._interior_map(u)[1]))
+    if rate == 0.0:
+        raise ValueError(
+            f"{type(domain).__name__} has an empty interior: none of {_N_ESTIMATE} test points "
+            "of the bounding box is inside"
+        )
+    return rate

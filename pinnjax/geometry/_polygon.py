@@ -98,8 +98,8 @@ class Polygon(AbstractDomain):
     def _edge_distances(self, x):
         """Distance from x to every edge, shape (k,)."""
         p, e = self._edges(x.dtype)
-        s = jnp.clip(jnp.sum((x - p) * e, axis=1) / jnp.sum(e * e, axis=1), 0.0, 1.0)
-        return jnp.linalg.norm(x - (p + s[:, None] * e), axis=1)
+        s = jnp.clip(jnp.sum((x[None, :] - p) * e, axis=1) / jnp.sum(e * e, axis=1), 0.0, 1.0)
+        return jnp.linalg.norm(x[None, :] - (p + s[:, None] * e), axis=1)
 
     def _inside(self, x):
         # Even-odd rule: count edges crossed by the ray from x towards +x.
@@ -158,7 +158,7 @@ class Polygon(AbstractDomain):
 
     def _interior_map(self, u):
         lo, hi = self.bbox()
-        points = (lo + u * (hi - lo)).astype(u.dtype)
+        points = (lo[None, :] + u * (hi - lo)[None, :]).astype(u.dtype)
         return points, jax.vmap(self._inside)(points)
 
     def _boundary_spec(self, part):

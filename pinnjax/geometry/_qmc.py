@@ -106,7 +106,7 @@ def halton(key, n: int, d: int, dtype=None) -> jax.Array:
         cols.append(x)
     points = jnp.stack(cols, axis=1)
     shift = jax.random.uniform(key, (d,), dtype)
-    return (points + shift) % 1.0
+    return (points + shift[None, :]) % 1.0
 
 
 def sobol(key, n: int, d: int, dtype=None) -> jax.Array:
@@ -125,8 +125,8 @@ def sobol(key, n: int, d: int, dtype=None) -> jax.Array:
     # x_i = XOR of the direction numbers of the set bits of i.
     for k in range(max(1, (n - 1).bit_length())):
         on = ((idx >> k) & 1).astype(bool)[:, None]
-        bits = jnp.where(on, bits ^ directions[:, k], bits)
-    bits = bits ^ jax.random.bits(key, (d,), jnp.uint32)
+        bits = jnp.where(on, bits ^ directions[None, :, k], bits)
+    bits = bits ^ jax.random.bits(key, (d,), jnp.uint32)[None, :]
     return _bits_to_unit(bits, dtype)
 
 

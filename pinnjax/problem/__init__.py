@@ -10,3 +10,7 @@ from ._names import NameSpace as NameSpace
 from ._names import UndeclaredDerivativeError as UndeclaredDerivativeError
 from ._problem import Problem as Problem
 from ._problem import Term as Term
+from ._unknowns import unknown as unknown
+from ._unknowns import unknown_names as unknown_names
+from ._unknowns import unknowns_filter as unknowns_filter
+from ._unknowns import Regularization as Regularization

@@ -19,7 +19,6 @@ import difflib
 import itertools
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from ..derivatives import Jet, Request
@@ -79,7 +78,6 @@ class NameSpace:
 
     def _parse(self, name: str):
         """-> (kind, output index, axes) for one name, or raise ValueError naming it."""
-        d = len(self.coords)
         for prefix, kind in (("lap_", "lap"), ("grad_", "grad"), ("hessdiag_", "hessdiag"), ("hess_", "hess")):
             if name.startswith(prefix) and name[len(prefix) :] in self.outputs:
                 return kind, self.outputs.index(name[len(prefix) :]), ()

@@ -1,8 +1,10 @@
 """A PDE problem as data: a domain, a residual written for one point, conditions, and
 optionally an exact solution or reference data, unknown coefficients and a hard constraint.
 
-Array fields of a problem (and any network inside it) are *unknowns*: the trainer optimises
-them beside the solution network, which is how inverse problems are written."""
+Fields marked ``unknown(...)`` (a coefficient, a grid of values, a field network) are trained
+beside the solution network, which is how inverse problems are written. Every other array of
+a problem is fixed data: part of the state the compiled step takes as an argument, never
+trained and never baked into the compiled program."""
 
 from __future__ import annotations
 
@@ -50,7 +52,14 @@ class Problem(eqx.Module):
 
     @property
     def time_axis(self) -> int | None:
-        return self.domain.dim - 1 if "initial" in self.domain.boundary_parts else None
+        """The time coordinate's index, from the domain's type (``space * TimeInterval``, time
+        last, or a bare ``TimeInterval``); None for a steady problem, whatever its parts are
+        called."""
+        from ..geometry import SpaceTime, TimeInterval
+
+        if isinstance(self.domain, SpaceTime):
+            return self.domain.dim - 1
+        return 0 if isinstance(self.domain, TimeInterval) else None
 
     @property
     def namespace(self) -> NameSpace:

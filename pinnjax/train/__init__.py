@@ -10,6 +10,7 @@ from ._evaluate import read_history as read_history
 from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._fit import chunk_boundaries as chunk_boundaries
 from ._fit import fit as fit
+from ._fit import fit_state as fit_state
 from ._loss import causal_loss as causal_loss
 from ._loss import causal_weights as causal_weights
 from ._loss import gradnorm_weights as gradnorm_weights

@@ -14,8 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import l2_relative_error, max_abs_error
-from ..io import latest_checkpoint, read_checkpoint_info, write_json
+from ..io import read_checkpoint_info, write_json
 from ._model import precision
+from ._resume import load_newest_state
 from ._spec import make_spec
 from ._state import TrainState, load_state
 
@@ -111,12 +112,17 @@ def read_history(run_dir) -> list[dict]:
 def load_run_state(problem, cfg, run_dir, *, checkpoint=None) -> tuple[TrainState, dict]:
     """The TrainState in the latest checkpoint of ``run_dir/checkpoints`` (or `checkpoint`)
     and its header. `problem` and `cfg` must be the ones the run was made with."""
-    path = checkpoint or latest_checkpoint(pathlib.Path(os.fspath(run_dir)) / "checkpoints")
-    if path is None:
-        raise FileNotFoundError(f"{run_dir}: no checkpoints in {pathlib.Path(run_dir) / 'checkpoints'}")
+    ckpt_dir = pathlib.Path(os.fspath(run_dir)) / "checkpoints"
     with precision(cfg.model.dtype):
         spec = make_spec(problem, cfg)
-        return load_state(path, problem, spec, cfg.model, seed=cfg.seed), read_checkpoint_info(path)
+        load = lambda p: load_state(p, problem, spec, cfg.model, seed=cfg.seed)  # noqa: E731
+        if checkpoint is not None:
+            state, path = load(checkpoint), checkpoint
+        else:
+            state, path, _ = load_newest_state(ckpt_dir, load)
+        if path is None:
+            raise FileNotFoundError(f"{run_dir}: no checkpoints in {ckpt_dir}")
+        return state, read_checkpoint_info(path)
 
 
 def evaluate_run(problem, cfg, run_dir) -> dict:

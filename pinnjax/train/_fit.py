@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..config import RunConfig, dump_config
+from ..problem import unknowns_filter
 from ..io import (
     ProgressBar,
     atomic_write_text,
@@ -31,6 +32,7 @@ from ._evaluate import errors, eval_set, read_history
 from ._model import precision
 from ._phases import phase_index
 from ._plots import make_plots
+from ._resume import load_newest_state
 from ._spec import TrainSpec, learning_rate, make_spec
 from ._state import TrainState, init_state, load_state, split_params, structure
 from ._step import phase_chunk, start_phase
@@ -56,9 +58,10 @@ def chunk_boundaries(spec: TrainSpec, checkpoint_every: int, eval_every: int, st
 
 
 def _unknowns(problem) -> dict:
-    """The problem's trained array fields by path (small ones as values, others by shape)."""
+    """The problem's unknowns by path (small ones as values, others by shape)."""
     out = {}
-    for path, leaf in jax.tree_util.tree_leaves_with_path(problem):
+    trained = eqx.filter(problem, unknowns_filter(problem))
+    for path, leaf in jax.tree_util.tree_leaves_with_path(trained):
         if eqx.is_inexact_array(leaf):
             name = jax.tree_util.keystr(path).lstrip(".")
             out[name] = np.asarray(leaf).tolist() if leaf.size <= 64 else f"array{tuple(leaf.shape)}"
@@ -114,7 +117,8 @@ def _make_bar(progress, total, start):
 
 
 def fit(problem, cfg: RunConfig, run_dir, *, resume: bool = False, progress: bool | None = None) -> dict:
-    """Train `problem` as `cfg` says and write the run folder `run_dir`:
+    """Train `problem` as `cfg` says and write the run folder `run_dir` (None: train in
+    memory and write nothing):
 
     - ``checkpoints/step_XXXXXXXX.eqx``: the whole TrainState, every ``train.checkpoint_every``
       steps and at the end (the newest ``output.keep_checkpoints`` are kept)
@@ -127,8 +131,9 @@ def fit(problem, cfg: RunConfig, run_dir, *, resume: bool = False, progress: boo
 
     The phases of ``train.phases`` run in order (without it: Adam for ``train.steps`` steps,
     then L-BFGS for ``train.lbfgs_steps`` on a batch drawn once at the switch). `resume`
-    continues from the latest checkpoint in ``run_dir/checkpoints``
-    (from scratch if there is none) to the configured number of steps, which may be larger
+    continues from the newest checkpoint in ``run_dir/checkpoints`` that verifies (from
+    scratch if there is none; a corrupted newer one is named on stderr and renamed
+    ``*.eqx.corrupt``) to the configured number of steps, which may be larger
     than before; the history is kept. Without `resume`, a folder that already holds
     checkpoints is an error. `progress`: a progress bar on stderr (None: only when stderr is a
     terminal).
@@ -136,9 +141,14 @@ def fit(problem, cfg: RunConfig, run_dir, *, resume: bool = False, progress: boo
     Raises ``NonFiniteLossError`` naming the step, the phase and the term(s) when the loss
     goes NaN/inf in any phase; checkpoints written before it are left untouched.
 
-    ``model.dtype: float64`` turns on ``jax_enable_x64`` for the whole process (float32 runs
-    switch it off while they run, so their numbers never depend on it).
+    The run works inside ``precision(model.dtype)``: 64-bit JAX on for a float64 run, off for
+    a float32 one, while it runs; the caller's JAX settings are left as they were.
     """
+    return fit_state(problem, cfg, run_dir, resume=resume, progress=progress)[0]
+
+
+def fit_state(problem, cfg: RunConfig, run_dir=None, *, resume: bool = False, progress: bool | None = None):
+    """`fit`, returning ``(metrics, final TrainState, history rows)``."""
     with precision(cfg.model.dtype):
         return _fit(problem, cfg, run_dir, resume, progress)
 
@@ -146,30 +156,38 @@ def fit(problem, cfg: RunConfig, run_dir, *, resume: bool = False, progress: boo
 def _fit(problem, cfg, run_dir, resume, progress):
     problem.check()
     spec = make_spec(problem, cfg)
-    run_dir = pathlib.Path(os.fspath(run_dir))
-    ckpt_dir = run_dir / "checkpoints"
+    if run_dir is not None:
+        run_dir = pathlib.Path(os.fspath(run_dir))
+    ckpt_dir = None if run_dir is None else run_dir / "checkpoints"
     t, ev = cfg.train, cfg.eval
 
     run = {"train_seconds": 0.0, "phase_seconds": [0.0] * len(spec.phases), "best_l2re": None}
     history: list[dict] = []
-    latest = latest_checkpoint(ckpt_dir)
+    latest = None if ckpt_dir is None else latest_checkpoint(ckpt_dir)
     if latest is not None and not resume:
         raise FileExistsError(
             f"{run_dir} already holds checkpoints (latest {latest.name}): pass resume=True to "
             "continue it, or use a new run folder"
         )
+    state, latest, skipped = None, None, []
+    if ckpt_dir is not None:
+        state, latest, skipped = load_newest_state(
+            ckpt_dir, lambda path: load_state(path, problem, spec, cfg.model, seed=cfg.seed)
+        )
     if latest is not None:
-        state = load_state(latest, problem, spec, cfg.model, seed=cfg.seed)
         run.update(read_checkpoint_info(latest)["metadata"].get("run", {}))
         secs = list(run.get("phase_seconds", []))[: len(spec.phases)]
         run["phase_seconds"] = secs + [0.0] * (len(spec.phases) - len(secs))  # phases may have changed
         history = [r for r in read_history(run_dir) if r["step"] <= int(state.step)]
     else:
         state = init_state(problem, spec, cfg.model, seed=cfg.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    data = eval_set(problem, ev.points, dtype=spec.jnp_dtype)  # may raise: before any write
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for path, _ in skipped:  # set aside, so later checkpoints at those steps are not shadowed
+            path.replace(path.with_name(path.name + ".corrupt"))
+        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
 
-    data = eval_set(problem, ev.points, dtype=spec.jnp_dtype)
     step = int(state.step)
     bar = _make_bar(progress, spec.total_steps, step)
     compile_seconds, rates, compiled = 0.0, [[] for _ in spec.phases], set()
@@ -215,9 +233,10 @@ def _fit(problem, cfg, run_dir, resume, progress):
                     history[-1]["l2re"] = last_eval["l2re"]
                     best = run["best_l2re"]
                     run["best_l2re"] = last_eval["l2re"] if best is None else min(best, last_eval["l2re"])
-            write_csv_rows(run_dir / "history.csv", history)
+            if run_dir is not None:
+                write_csv_rows(run_dir / "history.csv", history)
 
-            if end % t.checkpoint_every == 0 or end == spec.total_steps:
+            if run_dir is not None and (end % t.checkpoint_every == 0 or end == spec.total_steps):
                 _check_finite_params(state, end)
                 meta = {"run": run, "phase": int(state.phase), "structure": structure(spec)}
                 save_checkpoint(checkpoint_path(ckpt_dir, end), state, step=end, metadata=meta)
@@ -236,10 +255,11 @@ def _fit(problem, cfg, run_dir, resume, progress):
     if not last_eval:  # nothing ran (already finished): evaluate the loaded state
         last_eval = errors(state.problem, state.model, data)
     metrics = _metrics(spec, state, history, run, last_eval, compile_seconds, rates, cfg, data)
-    write_json(run_dir / "metrics.json", metrics)
-    if cfg.output.plots:
-        make_plots(state.problem, state.model, history, run_dir, eval_points=ev.points)
-    return metrics
+    if run_dir is not None:
+        write_json(run_dir / "metrics.json", metrics)
+        if cfg.output.plots:
+            make_plots(state.problem, state.model, history, run_dir, eval_points=ev.points)
+    return metrics, state, history
 
 
 def _row(spec, step, phase, total, terms, weights, elapsed) -> dict:
@@ -262,7 +282,7 @@ def _raise_if_not_finite(spec, totals, terms, start, phase, ckpt_dir):
     i = int(bad[0])
     names = tuple(nm for nm, v in zip(spec.term_names, terms[i]) if not np.isfinite(v)) or spec.term_names
     vals = ", ".join(f"{nm}={v:.3g}" for nm, v in zip(spec.term_names, terms[i]))
-    good = latest_checkpoint(ckpt_dir)
+    good = None if ckpt_dir is None else latest_checkpoint(ckpt_dir)
     raise NonFiniteLossError(
         f"loss is not finite at step {start + i + 1} ({phase}): term(s) {', '.join(names)} went "
         f"non-finite ({vals}); training stopped, "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -14,12 +13,15 @@ from ..nn import MLP, FourierFeatures, PeriodicEmbedding
 
 
 def set_precision(dtype: str):
-    """The jnp dtype for ``model.dtype``. ``"float64"`` turns on ``jax_enable_x64``, which is
-    process-wide: later float32 runs in the same process still train in float32 (samples and
-    unknowns are cast to the model's dtype), but default-dtype arrays become float64."""
+    """The jnp dtype for ``model.dtype``. It changes no JAX setting: a float64 network needs
+    64-bit JAX on where it is built, i.e. inside ``precision("float64")`` (as ``fit`` and
+    ``solve`` run) or with ``jax_enable_x64`` set by the caller."""
     if dtype == "float64":
         if not jax.config.jax_enable_x64:
-            jax.config.update("jax_enable_x64", True)
+            raise ValueError(
+                "model.dtype float64 needs 64-bit JAX: build it inside pinnjax.train.precision('float64') "
+                "(fit and solve do), or set jax_enable_x64 at start-up"
+            )
         return jnp.float64
     if dtype == "float32":
         return jnp.float32
@@ -28,16 +30,14 @@ def set_precision(dtype: str):
 
 @contextlib.contextmanager
 def precision(dtype: str):
-    """The context a run works in: float64 runs turn on ``jax_enable_x64`` process-wide (see
-    `set_precision`); float32 runs switch x64 off for their duration, so their numbers do not
-    depend on whether something else in the process turned it on."""
-    if set_precision(dtype) == jnp.float64:
+    """The context a run works in, decided once where the run starts: 64-bit JAX on for a
+    float64 run and off for a float32 one, for this thread and only while the context lasts
+    (``jax.enable_x64``), so no library call changes the caller's process-wide settings and a
+    float32 run's numbers do not depend on them."""
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"model.dtype must be 'float32' or 'float64', got {dtype!r}")
+    with jax.enable_x64(dtype == "float64"):
         yield
-    else:
-        with jax.enable_x64(False), warnings.catch_warnings():
-            # float64 arrays made before (e.g. PointData) are truncated: intended here
-            warnings.filterwarnings("ignore", message="Explicitly requested dtype float64")
-            yield
 
 
 def build_embedding(cfg: dict | None, in_size: int, *, key, dtype, lower=None, upper=None):

@@ -8,7 +8,7 @@ import difflib
 
 import jax.numpy as jnp
 
-from ..config import RunConfig
+from ..config import ConfigError, RunConfig
 from ._phases import Phase, phase_index, phases_from_config
 
 
@@ -37,6 +37,7 @@ class TrainSpec:
     causal: bool
     causal_eps: float
     causal_chunks: int
+    regularization: tuple | None  # (method, weight, points) of loss.regularization, or None
     time_axis: int | None
     time_bounds: tuple[float, float] | None
     # optimisation: the phases in order (train.phases, or Adam then L-BFGS)
@@ -68,14 +69,17 @@ class TrainSpec:
 def make_spec(problem, cfg: RunConfig) -> TrainSpec:
     """Validate the config against the problem and freeze what the step needs."""
     s, lc, t = cfg.sampling, cfg.loss, cfg.train
-    terms = problem.terms()
+    regularization = None
+    if lc.regularization != "none":
+        regularization = (lc.regularization, float(lc.regularization_weight), lc.regularization_points)
+    terms = problem.terms() + _regularization_terms(problem, regularization)
     names = [term.name for term in terms]
     unknown = sorted(set(lc.weights) - set(names))
     if unknown:
         hints = [difflib.get_close_matches(u, names, n=1) for u in unknown]
         hint = "".join(f" (did you mean {h[0]!r} for {u!r}?)" for u, h in zip(unknown, hints) if h)
-        raise ValueError(
-            f"loss.weights names unknown term(s) {unknown}; this problem's terms are {names}{hint}"
+        raise ConfigError(
+            f"key 'loss.weights' names unknown term(s) {unknown}; this problem's terms are {names}{hint}"
         )
     per_kind = {"interior": s.interior, "boundary": s.boundary, "initial": s.initial}
     kept = []
@@ -85,27 +89,30 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
         elif term.kind in per_kind:
             n = per_kind[term.kind]
         else:
-            raise ValueError(f"term {term.name!r} has unknown kind {term.kind!r}")
+            raise ConfigError(f"problem term {term.name!r} has unknown kind {term.kind!r}")
         if n == 0:
             continue  # sampling.<kind> = 0 switches those terms off
         kept.append((term, n))
     if not kept:
-        raise ValueError("no loss terms left: every sampling count is 0")
+        raise ConfigError("no loss terms left: every sampling count (sampling.interior, .boundary, .initial) is 0")
     if cfg.model.hard_constraint and not problem.has_constraint:
-        raise ValueError(
-            f"model.hard_constraint is true but {type(problem).__name__} defines no "
+        raise ConfigError(
+            f"key 'model.hard_constraint' is true but {type(problem).__name__} defines no "
             "constraint(self, x) -> (g, D)"
         )
     time_axis, time_bounds = problem.time_axis, None
     if lc.causal:
         if time_axis is None:
-            raise ValueError("loss.causal needs a time-dependent problem (domain = space * TimeInterval)")
+            raise ConfigError(
+                f"key 'loss.causal' is true but {type(problem).__name__} is steady: causal weighting needs "
+                "a time-dependent problem (domain = space * TimeInterval)"
+            )
         lo, hi = problem.domain.bbox()
         time_bounds = (float(lo[time_axis]), float(hi[time_axis]))
     kinds = [term.kind for term, _ in kept]
     phases = phases_from_config(t, s)
     if (s.rad or lc.causal or any(ph.rad for ph in phases)) and "interior" not in kinds:
-        raise ValueError("sampling.rad and loss.causal need the interior (PDE residual) term")
+        raise ConfigError("keys 'sampling.rad' and 'loss.causal' need the interior (PDE residual) term")
     return TrainSpec(
         term_names=tuple(term.name for term, _ in kept),
         term_kinds=tuple(kinds),
@@ -125,6 +132,7 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
         causal=lc.causal,
         causal_eps=float(lc.causal_eps),
         causal_chunks=lc.causal_chunks,
+        regularization=regularization,
         time_axis=time_axis,
         time_bounds=time_bounds,
         phases=phases,
@@ -133,9 +141,25 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
     )
 
 
+def _regularization_terms(problem, regularization) -> tuple:
+    """The ``regularization`` term that ``loss.regularization`` adds, checked against the problem."""
+    if regularization is None:
+        return ()
+    from ..problem import Regularization, Term, unknown_names
+
+    method, weight, points = regularization
+    networks = [n for n in unknown_names(problem) if callable(getattr(problem, n))]
+    cond = Regularization(method, weight=weight, batch=points if networks else 1)
+    try:
+        cond.check(problem)
+    except ValueError as exc:
+        raise ConfigError(f"key 'loss.regularization' is {method!r} but {exc}") from None
+    return (Term(cond.name, cond, weight),)
+
+
 def active_terms(problem, spec: TrainSpec):
     """The problem's terms that this run trains, in spec order."""
-    by_name = {term.name: term for term in problem.terms()}
+    by_name = {term.name: term for term in problem.terms() + _regularization_terms(problem, spec.regularization)}
     return tuple(by_name[name] for name in spec.term_names)
 
 

@@ -6,8 +6,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..config import ConfigError
 from ..nn import MLP
-from ..problem import Problem
+from ..problem import Problem, unknowns_filter
 from ._model import build_model
 from ._phases import optimiser_from_signature
 from ._sampling import draw_points, rad_pool
@@ -41,12 +42,13 @@ class TrainState(eqx.Module):
 
 def trainable(tree):
     """Filter spec of what the optimiser trains in ``(model, problem)``: every inexact array
-    except the fixed embedding matrices."""
+    of the model except the fixed embedding matrices, and the problem's fields marked
+    ``unknown`` (its other arrays are fixed data)."""
     model, problem = tree
     spec_m = jax.tree.map(eqx.is_inexact_array, model)
     if model.embedding is not None:
         spec_m = eqx.tree_at(lambda m: m.embedding, spec_m, jax.tree.map(lambda _: False, model.embedding))
-    return spec_m, jax.tree.map(eqx.is_inexact_array, problem)
+    return spec_m, unknowns_filter(problem)
 
 
 def split_params(state: TrainState):
@@ -85,11 +87,11 @@ def load_state(path, problem: Problem, spec: TrainSpec, model_cfg, *, seed: int)
     meta = read_checkpoint_info(path)["metadata"]
     saved, mine = meta.get("structure") or {}, structure(spec)
     if "phases" not in saved:
-        raise ValueError(f"{path} was written by an older pinnjax (no phase record): start a new run folder")
+        raise ConfigError(f"{path} was written by an older pinnjax (no phase record): start a new run folder")
     changed = [k for k in mine if k != "phases" and saved.get(k) != mine[k]]
     if changed:
         diff = "; ".join(f"{k}: {saved.get(k)} then, {mine[k]} now" for k in changed)
-        raise ValueError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
+        raise ConfigError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
     index = int(meta.get("phase", 0))
     signature = saved["phases"][index]
     optimiser = optimiser_from_signature(signature)
