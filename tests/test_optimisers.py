@@ -136,7 +136,7 @@ def test_a_failed_line_search_keeps_the_parameters(name):
     if name == "lm":
         assert float(out.opt_state.damping) > opt.damping and int(out.opt_state.rejected) == 1
     if name == "engd":
-        assert int(out.opt_state) == 1
+        assert int(out.opt_state.failed) == 1 and float(out.opt_state.damping) == opt.damping * opt.increase
 
 
 # --- residual Jacobian --------------------------------------------------------------------
