@@ -47,10 +47,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pinnjax.config import config_from_dict
-from pinnjax.train import fit, read_history
-from pinnjax.train._fit import run_info
-from problems import PROBLEMS
+from pinnjax.config import config_from_dict  # noqa: E402 (after the sys.path line)
+from pinnjax.train import fit, read_history  # noqa: E402 (after the sys.path line)
+from pinnjax.train._fit import run_info  # noqa: E402 (after the sys.path line)
+from problems import PROBLEMS  # noqa: E402 (after the sys.path line)
 
 PROBLEM_NAMES = ("poisson2d", "burgers1d", "allen_cahn1d", "wave1d")
 QUASI_NEWTON = ("lbfgs", "bfgs", "ssbfgs", "ssbroyden")
@@ -274,11 +274,17 @@ def collect(run_dirs, out: pathlib.Path) -> None:
 
     rows = []
     for run in map(pathlib.Path, run_dirs):
-        m = json.loads((run / "metrics.json").read_text())
         cfg = yaml.safe_load((run / "config.yaml").read_text())
+        history = read_history(run)
+        if (run / "metrics.json").is_file():
+            m = json.loads((run / "metrics.json").read_text())
+        else:  # a run still going (or stopped): its last evaluation
+            last = [r for r in history if r.get("l2re") is not None][-1]
+            m = {"l2re": last["l2re"], "final_loss": last["loss"], "steps": f"{last['step']} (unfinished)",
+                 "train_seconds": last["elapsed"]}
         problem = cfg["problem"]["name"]
         bar = BARS.get(problem)
-        curve = [(r["elapsed"], r["l2re"], r["step"]) for r in read_history(run) if r.get("l2re") is not None]
+        curve = [(r["elapsed"], r["l2re"], r["step"]) for r in history if r.get("l2re") is not None]
         met = next(((s, step) for s, e, step in curve if bar is not None and e <= bar), None)
         rows.append({
             "problem": problem, "run": str(run), "phases": cfg["train"]["phases"], "dtype": cfg["model"]["dtype"],
