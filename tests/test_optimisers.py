@@ -234,6 +234,7 @@ ALL_PHASES = [
 ]
 
 
+@pytest.mark.slow  # eight phases resumed eight times: minutes on 2 shared cores
 def test_resume_inside_every_phase_is_bit_for_bit(tmp_path):
     """One run through every optimiser (checkpoints every 10 steps: inside each phase); then
     for every phase a run resumed from the checkpoint in its middle ends with the same state,
