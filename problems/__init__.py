@@ -20,6 +20,7 @@ from .helmholtz import Helmholtz2D as Helmholtz2D
 from .inverse import InverseDiffusion as InverseDiffusion
 from .inverse import InverseDiffusionField as InverseDiffusionField
 from .kdv import KdV as KdV
+from .plate import KirchhoffPlate as KirchhoffPlate
 from .poisson import Poisson1D as Poisson1D
 from .poisson import Poisson2D as Poisson2D
 from .poisson import Poisson2DC as Poisson2DC
@@ -44,6 +45,7 @@ PROBLEMS: dict[str, type] = {
     "kdv": KdV,
     "inverse_diffusion": InverseDiffusion,
     "inverse_diffusion_noisy": InverseDiffusionField,
+    "kirchhoff_plate": KirchhoffPlate,
 }
 
 

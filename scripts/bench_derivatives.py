@@ -11,9 +11,14 @@ Methods, side by side in one process:
   engine_diag  pinnjax engine carrying the whole diagonal Hessian, summed
   engine_vmap  the engine's per-point ``jet`` under ``jax.vmap`` (Laplacian only), for comparison
 
-Prints medians (ms) over repeats and ratios to ``engine_lap``; ``--json PATH`` writes one
-record per method, dimension and width with ``method``, ``d``, ``step_ms``, ``forward_ms``,
-``temp_bytes`` (XLA's compiled temporary memory for the step).
+Prints medians (ms) over repeats, timed in alternation across methods, and ratios to ``engine_lap``; ``--json PATH`` writes one
+record per method, dimension and width with ``network``, ``method``, ``d``, ``step_ms``,
+``forward_ms``, ``temp_bytes`` (XLA's compiled temporary memory for the step).
+
+Networks with products of hidden states (``--networks``): the same training step for a
+modified MLP (width 128, 4 gated layers) and a PirateNet (width 128, 3 blocks, on 64 Fourier
+features) at d = 2 and 5, for engine_lap, nested_jvp, folx and hessian (``network`` field
+``modified_mlp`` / ``pirate``; the chain MLP records have ``network: mlp``).
 
     python scripts/bench_derivatives.py --quick
     python scripts/bench_derivatives.py --dims 2 10 50 --repeats 20 --json results/derivatives.json
@@ -23,17 +28,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's pinnjax
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from pinnjax.derivatives import Request, jet, jet_batch
-from pinnjax.nn import MLP
+from pinnjax.nn import MLP, FourierFeatures, ModifiedMLP, PirateNet
 
 try:
     import folx
@@ -100,17 +109,6 @@ def make_step(lap_fn):
     return step, forward
 
 
-def time_call(fn, args, repeats):
-    out = fn(*args)
-    jax.block_until_ready(out)  # compile + warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def temp_bytes(fn, args):
     try:
         compiled = fn.lower(*args).compile()
@@ -120,47 +118,73 @@ def temp_bytes(fn, args):
         return None
 
 
-def run(dims, widths, points, depth, repeats, methods):
+def build_network(network, d, width, depth, key):
+    if network == "mlp":
+        return MLP(d, 1, width, depth, "tanh", key=key)
+    if network == "modified_mlp":
+        return ModifiedMLP(d, 1, width, depth, "tanh", key=key)
+    if network == "pirate":  # `depth` blocks on width / 2 Fourier features (no lifting layer)
+        ekey, key = jax.random.split(key)
+        emb = FourierFeatures(d, width // 2, 1.0, key=ekey)
+        net = PirateNet(d, 1, width, depth, "tanh", key=key, embedding=emb)
+        # alpha = 0 (the initialisation) would make the blocks dead code in the derivatives
+        return eqx.tree_at(lambda m: m.alpha, net, jnp.full_like(net.alpha, 0.5))
+    raise ValueError(network)
+
+
+def time_interleaved(calls: dict, repeats: int) -> dict:
+    """Median ms of each zero-argument call, timed in alternation (round r times every method
+    once), so that the machine's changing load falls on all methods alike."""
+    for fn in calls.values():
+        jax.block_until_ready(fn())  # compile + warm up
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def run(dims, widths, points, depth, repeats, methods, network="mlp"):
     records = []
     for width in widths:
         for d in dims:
-            model = MLP(d, 1, width, depth, "tanh", key=jax.random.PRNGKey(0))
+            model = build_network(network, d, width, depth, jax.random.PRNGKey(0))
             xs = jax.random.uniform(jax.random.PRNGKey(1), (points, d), minval=-1.0, maxval=1.0)
-            fns = laplacian_fns(model, d)
+            fns = {n: f for n, f in laplacian_fns(model, d).items() if not methods or n in methods}
+            compiled = {name: make_step(fn) for name, fn in fns.items()}
             # agreement check: every method must give the same Laplacian (float32)
-            ref = None
-            for name, fn in fns.items():
-                if methods and name not in methods:
-                    continue
-                step, forward = make_step(fn)
+            ref, errs = None, {}
+            for name, (_, forward) in compiled.items():
                 lap = forward(model, xs[:64])
-                if ref is None:
-                    ref = lap
-                err = float(jnp.max(jnp.abs(lap - ref)) / (jnp.max(jnp.abs(ref)) + 1e-30))
-                step_ms = time_call(step, (model, xs), repeats)
-                fwd_ms = time_call(forward, (model, xs), repeats)
+                ref = lap if ref is None else ref
+                errs[name] = float(jnp.max(jnp.abs(lap - ref)) / (jnp.max(jnp.abs(ref)) + 1e-30))
+            step_ms = time_interleaved({n: (lambda s=s: s(model, xs)) for n, (s, _) in compiled.items()}, repeats)
+            fwd_ms = time_interleaved({n: (lambda f=f: f(model, xs)) for n, (_, f) in compiled.items()}, repeats)
+            for name, (step, _) in compiled.items():
                 rec = dict(
-                    method=name, d=d, width=width, depth=depth, points=points,
-                    step_ms=step_ms, forward_ms=fwd_ms,
+                    network=network, method=name, d=d, width=width, depth=depth, points=points,
+                    step_ms=step_ms[name], forward_ms=fwd_ms[name],
                     temp_bytes=temp_bytes(jax.jit(lambda m, x, s=step: s(m, x)), (model, xs)),
-                    max_rel_diff=err,
+                    max_rel_diff=errs[name],
                 )
                 records.append(rec)
                 print(
-                    f"  width={width:4d} d={d:3d} {name:12s} step {step_ms:9.2f} ms  forward {fwd_ms:8.2f} ms  "
-                    f"(agrees to {err:.1e})",
+                    f"  {network:12s} width={width:4d} d={d:3d} {name:12s} step {step_ms[name]:9.2f} ms  "
+                    f"forward {fwd_ms[name]:8.2f} ms  (agrees to {errs[name]:.1e})",
                     file=sys.stderr,
                     flush=True,
                 )
     return records
 
 
-def print_table(records):
+def print_table(records, title=""):
     by = {}
     for r in records:
         by.setdefault((r["width"], r["d"]), {})[r["method"]] = r
     methods = list(dict.fromkeys(r["method"] for r in records))
-    print("\nmedian ms per training step (value + grad), and speed-up of engine_lap over each method")
+    print(f"\n{title}median ms per training step (value + grad), and speed-up of engine_lap over each method")
     head = "| width | d | " + " | ".join(methods) + " | " + " | ".join(f"{m}/engine_lap" for m in methods if m != "engine_lap") + " |"
     print(head)
     print("|" + "---|" * (2 + 2 * len(methods) - 1))
@@ -196,21 +220,77 @@ def main(argv=None):
     p.add_argument("--points", type=int, default=2048)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--methods", nargs="*", default=None)
-    p.add_argument("--quick", action="store_true", help="fewer repeats (finishes in under 3 minutes on 2 cores)")
+    p.add_argument("--networks", nargs="*", default=["modified_mlp", "pirate"],
+                   help="networks with products of hidden states to time beside the MLP (none: skip)")
+    p.add_argument("--network-dims", type=int, nargs="+", default=[2, 5])
+    p.add_argument("--network-width", type=int, default=128)
+    p.add_argument("--network-depth", type=int, nargs=2, default=[4, 3], metavar=("MODIFIED_DEPTH", "PIRATE_BLOCKS"))
+    p.add_argument("--quick", action="store_true",
+                   help="fewer repeats, and no jax.hessian for the product networks (under 3 minutes on 2 idle cores)")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
+    p.add_argument("--md", metavar="PATH", help="also write the printed tables as a Markdown page")
     args = p.parse_args(argv)
+    if args.md:
+        with _Tee() as tee:
+            _bench(args)
+        Path(args.md).parent.mkdir(parents=True, exist_ok=True)
+        regen = " ".join(["python scripts/bench_derivatives.py"] + (argv if argv is not None else sys.argv[1:]))
+        Path(args.md).write_text("# Derivative engine benchmark\n\n" + tee.text() + f"\nRegenerate: `{regen}`\n")
+    else:
+        _bench(args)
+
+
+class _Tee:
+    """Copies what is printed to stdout into a buffer."""
+
+    def __enter__(self):
+        import io
+
+        self._buffer, self._stdout = io.StringIO(), sys.stdout
+        outer = self
+
+        class Both:
+            def write(self, text):
+                outer._stdout.write(text)
+                return outer._buffer.write(text)
+
+            def flush(self):
+                outer._stdout.flush()
+
+        sys.stdout = Both()
+        return self
+
+    def __exit__(self, *exc):
+        sys.stdout = self._stdout
+
+    def text(self):
+        return self._buffer.getvalue()
+
+
+def _bench(args):
     if args.quick:
         args.repeats = min(args.repeats, 5)
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({platform.processor() or platform.machine()}), "
-          f"{args.points} points, tanh MLP depth {args.depth}, float32, folx: {'yes' if folx else 'not installed'}",
-          file=sys.stderr)
+    load_before = os.getloadavg()
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores), {args.points} points, float32, medians of {args.repeats} repeats, "
+          f"folx: {'yes' if folx else 'not installed'}; 1-min load average at start {load_before[0]:.1f}")
     records = run(args.dims, args.widths, args.points, args.depth, args.repeats, args.methods)
-    print_table(records)
+    print_table(records, f"tanh MLP (depth {args.depth}): ")
+    sizes = {"modified_mlp": args.network_depth[0], "pirate": args.network_depth[1]}
+    net_methods = ["nested_jvp", "folx", "engine_lap"] if args.quick else ["hessian", "nested_jvp", "folx", "engine_lap"]
+    for network in args.networks:
+        recs = run(args.network_dims, [args.network_width], args.points, sizes[network],
+                   min(args.repeats, 2) if args.quick else args.repeats, net_methods, network)
+        what = "PirateNet, 64 Fourier features, alpha = 0.5, blocks" if network == "pirate" else "modified MLP, gated layers"
+        print_table(recs, f"{network} (tanh {what} {sizes[network]}, width {args.network_width}): ")
+        records += recs
+    load_after = os.getloadavg()
+    print(f"\n1-min load average at the end {load_after[0]:.1f} (the machine's other work shares the cores: "
+          "compare methods by their ratios, measured side by side)")
     if args.json:
-        from pathlib import Path
-
         meta = dict(jax=jax.__version__, device=str(jax.devices()[0]), platform=platform.platform(),
-                    repeats=args.repeats, quick=args.quick)
+                    repeats=args.repeats, quick=args.quick, cpu_count=os.cpu_count(),
+                    load_average_start=load_before[0], load_average_end=load_after[0])
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(dict(meta=meta, records=records), indent=2))
 

@@ -117,6 +117,47 @@ def test_python_dash_m_works():
     assert "poisson2d" in out.stdout
 
 
+@pytest.mark.parametrize("net", ["modified_mlp", "pirate", "resnet"])
+def test_every_network_trains_resumes_and_evaluates_from_the_cli(net, tmp_path, capsys):
+    """run, resume (more steps) and eval with each non-default network from the CLI: the run
+    trains (finite losses, the parameters move; PirateNet's skip weights leave 0), and the
+    checkpoint holds the configured network."""
+    import json
+
+    import jax.numpy as jnp
+
+    from pinnjax.config import load_config
+    from pinnjax.io import list_checkpoints
+    from pinnjax.train import load_run_state, read_history
+    from problems import Poisson1D
+
+    size = "depth: 2" if net == "modified_mlp" else "blocks: 1"
+    cfg = write(
+        tmp_path,
+        "problem: {name: poisson1d}\n"
+        f"model: {{type: {net}, width: 8, {size}, embedding: {{type: fourier, features: 4}}}}\n"
+        "train: {steps: 6, scan_steps: 3, log_every: 3, checkpoint_every: 3, lr: 0.01}\n"
+        "sampling: {interior: 32, boundary: 8}\neval: {every: 3, points: 64}\noutput: {plots: false}\n",
+    )
+    out = tmp_path / "run"
+    status, err = run_cli(["run", str(cfg), "--out", str(out)], tmp_path, capsys)
+    assert status == 0, err
+    status, err = run_cli(["resume", str(out), "--set", "train.steps=9"], tmp_path, capsys)
+    assert status == 0, err
+    status, err = run_cli(["eval", str(out)], tmp_path, capsys)
+    assert status == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 9 and bool(jnp.isfinite(metrics["final_loss"]))
+    assert [r["step"] for r in read_history(out)] == [3, 6, 9]
+    assert [s for s, _ in list_checkpoints(out / "checkpoints")][-1] == 9
+    run_cfg = load_config(out / "config.yaml")
+    assert run_cfg.model.type == net
+    state, _ = load_run_state(Poisson1D(), run_cfg, out)
+    assert type(state.model).__name__ == {"modified_mlp": "ModifiedMLP", "pirate": "PirateNet", "resnet": "ResNet"}[net]
+    if net == "pirate":
+        assert bool(jnp.all(state.model.alpha != 0))
+
+
 # --- resuming: a config that no longer fits, corrupted checkpoints --------------------------
 
 TINY = """problem: {name: poisson1d}

@@ -14,6 +14,7 @@ from pinnjax.config import (
     RunConfig,
     TrainConfig,
 )
+from pinnjax.config import EmbeddingConfig
 
 
 def _write(folder, name, text):
@@ -99,7 +100,7 @@ def test_inheritance_and_override_precedence(tmp_path):
     assert (cfg.train.steps, cfg.train.lr) == (200, 0.002)
     assert (cfg.seed, cfg.model.width) == (1, 32)
     # A changed `type` replaces the embedding rather than mixing keys.
-    assert cfg.model.embedding == {"type": "periodic", "axes": [0], "periods": [2.0]}
+    assert cfg.model.embedding == EmbeddingConfig(type="periodic", axes=[0], periods=[2.0])
 
     cfg = load_config(
         child,
@@ -113,9 +114,9 @@ def test_inheritance_and_override_precedence(tmp_path):
     )
     assert cfg.train.steps == 2000 and cfg.train.lr == 1e-4
     assert cfg.problem.params == {"a": 1, "b": 3, "c": "x"}
-    assert cfg.model.embedding == {"type": "fourier"}
-    cfg = load_config(child, ["model.embedding.scale=3.0"])
-    assert cfg.model.embedding["scale"] == 3.0
+    assert cfg.model.embedding == EmbeddingConfig(type="fourier")
+    cfg = load_config(child, ["model.embedding.harmonics=3"])
+    assert cfg.model.embedding.harmonics == 3
 
 
 def test_mid_level_base_keeps_partial_merge(tmp_path):
@@ -125,7 +126,7 @@ def test_mid_level_base_keeps_partial_merge(tmp_path):
         "problem: {name: p}\nmodel: {embedding: {type: fourier, scale: 1.0}}\n",
     )
     b = _write(tmp_path, "b.yaml", "base: a.yaml\nmodel: {embedding: {scale: 5.0}}\n")
-    assert load_config(b).model.embedding == {"type": "fourier", "scale": 5.0}
+    assert load_config(b).model.embedding == EmbeddingConfig(type="fourier", scale=5.0)
 
 
 def test_round_trip(tmp_path):
@@ -187,7 +188,16 @@ def test_errors_in_files_name_the_key(tmp_path, body, expected):
             ["sampling.rad=true", "sampling.rad_pool=10"],
             "key 'sampling.rad_pool' (10) must be >= sampling.interior",
         ),
-        (["model.embedding={features: 3}"], "key 'model.embedding' needs a string"),
+        (["model.embedding={features: 3}"], "missing required key 'model.embedding.type'"),
+        (["model.embedding={type: fourier, periods: [1.0]}"], "key 'model.embedding.periods' does not apply to model.embedding.type 'fourier' (it is a key of periodic"),
+        (["model.embedding={type: periodic}"], "model.embedding.type 'periodic' needs the key 'model.embedding.periods'"),
+        (["model.embedding={type: periodic, periods: [-1.0]}"], "key 'model.embedding.periods[0]' must be > 0"),
+        (["model.embedding={type: wavelet}"], "key 'model.embedding.type': invalid value 'wavelet' (allowed: fourier, periodic)"),
+        (["model.factorization={mean: 1.0, sd: 0.1}"], "unknown key 'model.factorization.sd' (did you mean 'model.factorization.std'?)"),
+        (["model.type=pirate", "model.depth=3"], "key 'model.depth' does not apply to model.type 'pirate' (it is a key of mlp, modified_mlp; pirate takes: blocks, least_squares_init)"),
+        (["model.blocks=3"], "key 'model.blocks' does not apply to model.type 'mlp'"),
+        (["model.type=piratenet"], "key 'model.type': invalid value 'piratenet' (allowed: mlp, modified_mlp, pirate, resnet)"),
+        (["model.blcoks=3"], "unknown key 'model.blcoks' (did you mean 'model.blocks'?)"),
         (["train.steps"], "malformed override 'train.steps'"),
         (["train..steps=1"], "malformed override"),
         (["train.steps=[1"], "override 'train.steps=[1', line 1"),

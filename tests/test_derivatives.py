@@ -29,7 +29,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pinnjax.derivatives import ACTIVATION_NAMES, Request, get_activation, jet, network_stages
+from pinnjax.derivatives import ACTIVATION_NAMES, Request, get_activation, jet, network_forward
+from pinnjax.nn import (
+    AbstractNetwork,
+    Linear,
+    activate,
+    add,
+    concatenate,
+    linear,
+    multiply,
+    scale,
+    subtract,
+    trainable_filter,
+)
 from pinnjax.derivatives._activations import (
     GELU,
     AutodiffActivation,
@@ -42,8 +54,10 @@ from pinnjax.derivatives._activations import (
     Softplus,
     Tanh,
 )
-from pinnjax.derivatives._engine import _make_plan
-from pinnjax.nn import MLP, FourierFeatures, PeriodicEmbedding
+from pinnjax.derivatives._carried import make_plan as _make_plan
+from pinnjax.nn import MLP, FourierFeatures, ModifiedMLP, PeriodicEmbedding, PirateNet, ResNet
+
+NETWORKS = {"mlp": MLP, "modified_mlp": ModifiedMLP, "pirate": PirateNet, "resnet": ResNet}
 
 pytestmark = pytest.mark.usefixtures("strict_jax")
 
@@ -129,8 +143,23 @@ def diagonal(T, order):
     return np.asarray(T)[idx]
 
 
-def full_request(d, weights):
+def mixed_higher(d):
+    """Mixed third and fourth derivatives of every pattern (``iij``, ``ijk``, ``iiij``,
+    ``iijj``, ``iijk``) on the first and last axes (and axis 1 when d >= 3)."""
+    if d < 2:
+        return ()
+    a, b = 0, d - 1
+    out = [(a, a, b), (a, b, b, b), (a, a, b, b)]
+    if d >= 3:
+        out += [(0, 1, b), (0, 1, 1, b)]
+    return tuple(out)
+
+
+def full_request(d, weights, higher=False):
+    """Every derivative kind; with ``higher`` also mixed third/fourth and the bilaplacian
+    ``L^2`` of the weighted contraction ``L = sum_k c_k d2/dx_k^2``."""
     axes = tuple(range(d))
+    extra = dict(multi=mixed_higher(d), bilaplacian=weights) if higher else {}
     return Request(
         first=axes,
         second=axes,
@@ -142,6 +171,7 @@ def full_request(d, weights):
         ),
         third=axes,
         fourth=axes,
+        **extra,
     )
 
 
@@ -191,6 +221,14 @@ def check_against_reference(model, x, request):
     assert_close(jt.contractions, diagonal(H, 2) @ weights.T, "contractions vs weighted diag of jax.hessian")
     assert_close(jt.third, diagonal(T3, 3), "third vs jacfwd^3")
     assert_close(jt.fourth, diagonal(T4, 4), "fourth vs jacfwd^4")
+    if request.multi:
+        T = {3: np.asarray(T3), 4: np.asarray(T4)}
+        ref = np.stack([T[len(m)][(slice(None),) + m] for m in request.multi], axis=1)
+        assert_close(jt.multi, ref, "mixed third/fourth vs jacfwd^3 / jacfwd^4")
+    if request.bilaplacian:
+        c = np.asarray(request.bilaplacian)
+        ref = np.einsum("i,k,oiikk->o", c, c, np.asarray(T4))[:, None]
+        assert_close(jt.bilaplacian, ref, "bilaplacian vs sum_ik c_i c_k jacfwd^4[i, i, k, k]")
     assert_close(assemble_hessian(jh, d), H, "full_hessian request vs jax.hessian")
     assert_close(jh.first, J, "full_hessian request: first")
     return jt
@@ -210,10 +248,11 @@ class Arch:
     embedding: str | None = None  # "fourier" | "periodic" | None
     factorized: bool = False
     box: bool = False  # input_lower / input_upper scaling
+    net: str = "mlp"  # a key of NETWORKS; depth is the number of blocks for pirate / resnet
 
     def __str__(self):
         extras = [e for e in (self.embedding, self.factorized and "fact", self.box and "box") if e]
-        return f"d{self.d}-o{self.n_out}-w{self.width}x{self.depth}-{self.activation}" + "".join(
+        return ("" if self.net == "mlp" else f"{self.net}-") + f"d{self.d}-o{self.n_out}-w{self.width}x{self.depth}-{self.activation}" + "".join(
             f"-{e}" for e in extras
         )
 
@@ -308,7 +347,7 @@ def build(arch: Arch, seed):
     def make(key):
         k1, k2 = jax.random.split(key)
         embedding = FourierFeatures(d, 5, 1.0, key=k2) if arch.embedding == "fourier" else periodic
-        return MLP(
+        return NETWORKS[arch.net](
             d,
             arch.n_out,
             arch.width,
@@ -340,6 +379,94 @@ def test_engine_matches_autodiff(arch, seed):
     assert jt.first.shape == (arch.n_out, arch.d)
     assert jt.mixed.shape == (arch.n_out, arch.d * (arch.d - 1) // 2)
     assert jt.contractions.shape == (arch.n_out, 3)
+
+
+# Every network type through the same harness, with every derivative kind: value, first, pure
+# and mixed second, contractions, third and fourth along axes, mixed third/fourth and the
+# bilaplacian (whose weights are the anisotropic contraction's, so the general L^2 is checked).
+NET_ARCHS = [
+    Arch(3, 2, 9, 2, "tanh", "fourier", True, True, net="mlp"),
+    Arch(2, 1, 8, 3, "tanh", None, True, True, net="modified_mlp"),
+    Arch(4, 2, 6, 1, "sin", "periodic", False, False, net="modified_mlp"),
+    Arch(3, 1, 10, 2, "tanh", "fourier", False, True, net="pirate"),  # embedding width = width
+    Arch(2, 2, 7, 1, "gelu", None, True, False, net="pirate"),  # a dense lift first
+    Arch(3, 1, 8, 2, "softplus", "fourier", True, False, net="resnet"),
+    Arch(1, 1, 6, 1, "silu", None, False, True, net="resnet"),
+]
+
+
+@pytest.mark.parametrize("arch", NET_ARCHS, ids=str)
+def test_every_network_matches_autodiff(arch, seed):
+    model, x = build(arch, seed)
+    assert network_forward(model) is not None
+    request = full_request(arch.d, random_weights(seed, arch.d), higher=True)
+    jt = check_against_reference(model, x, request)
+    assert jt.multi.shape == (arch.n_out, len(mixed_higher(arch.d))) and jt.bilaplacian.shape == (arch.n_out, 1)
+    if arch.net == "pirate":
+        assert model.alpha.shape == (arch.depth,) and np.all(model.alpha != 0)  # the blocks are live
+
+
+class OwnNetwork(AbstractNetwork):
+    """A user's network from the operations: every one of them, including activations and
+    products of the raw input (not only after a dense layer) and products of products."""
+
+    a: Linear
+    b: Linear
+    out: Linear
+
+    def __init__(self, d, width, n_out, *, key):
+        ka, kb, ko = jax.random.split(key, 3)
+        self.a, self.b = Linear(d, width, key=ka), Linear(d, width, key=kb)
+        self.out = Linear(2 * width + d, n_out, key=ko)
+
+    def forward(self, x):
+        x = add(scale(x, 0.7), 0.2)  # an affine map of the input
+        p = activate(linear(x, self.a), "tanh")
+        q = activate(linear(x, self.b), "sin")
+        pq = multiply(multiply(p, q), add(q, 1.5))  # a product of products
+        s = multiply(activate(x, "sin"), x)  # the input itself, activated and multiplied
+        h = concatenate([pq, subtract(p, scale(q, 2.0)), s])
+        return linear(h, self.out)
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_own_network_from_the_operations(d, seed):
+    rng = np.random.default_rng(seed)
+    model = randomized(lambda k: OwnNetwork(d, 5, 2, key=k), rng)
+    x = jnp.asarray(rng.standard_normal(d))
+    assert network_forward(model) is not None
+    check_against_reference(model, x, full_request(d, random_weights(seed, d), higher=True))
+
+
+def test_unreadable_network_warns_once_naming_it(seed):
+    class Wrapped(eqx.Module):
+        inner: MLP
+
+        def __call__(self, x):
+            return self.inner(x) ** 2
+
+    net, x = build(Arch(2, 1, 4, 1, "tanh"), seed)
+    with pytest.warns(UserWarning, match=r"cannot read .*Wrapped .*nested jax.jvp"):
+        jet(Wrapped(net), x, Request(first=(0,)))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jet(Wrapped(net), x, Request(first=(1,)))  # once per class: no second warning
+        jet(Wrapped(net), x, Request(first=(0,)), fallback=True)  # asked for: no warning
+
+
+def test_trainable_filter_leaves_out_fixed_arrays(key):
+    emb = FourierFeatures(2, 4, 1.0, key=key)
+    net = PirateNet(2, 1, 8, 2, key=key, embedding=emb, factorization={"mean": 1.0, "std": 0.1})
+    spec = trainable_filter(net)
+    assert spec.embedding.B is False  # marked fixed by FourierFeatures.fixed_fields
+    assert spec.alpha is True and spec.blocks[0][0].log_scale is True and spec.output.V is True
+    params = eqx.filter(net, spec)
+    n_params = sum(a.size for a in jax.tree_util.tree_leaves(params))
+    assert n_params == sum(a.size for a in jax.tree_util.tree_leaves(eqx.filter(net, eqx.is_inexact_array))) - emb.B.size
+    periodic = MLP(2, 1, 4, 1, key=key, embedding=PeriodicEmbedding(2, (0,), (1.0,)))
+    assert trainable_filter(periodic).embedding.W is False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,9 +618,9 @@ def test_eqx_mlp(name, seed):
     if name in ("prelu", "depth0-final-tanh"):
         # a learnt activation (arrays per neuron) has no table, and whether equinox applies the
         # final activation at depth 0 depends on its version: both go through the fallback
-        assert network_stages(model) is None
+        assert network_forward(model) is None
     else:
-        assert network_stages(model) is not None
+        assert network_forward(model) is not None
     if table is not None:
         assert isinstance(get_activation(model.activation), table)
     if kwargs.get("final_activation") is None:
@@ -520,12 +647,12 @@ def test_eqx_linear(seed):
 def test_non_mlp_callable_uses_fallback(seed):
     net, x = build(Arch(3, 2, 8, 2, "tanh", "fourier"), seed)
     fn = lambda p: jnp.sin(p).sum(keepdims=True) * net(p)  # noqa: E731
-    assert network_stages(fn) is None
+    assert network_forward(fn) is None
     jt = check_against_reference(fn, x, full_request(3, (0.5, -1.0, 2.0)))
     assert jt.value.shape == (2,)
     # a callable with a scalar output is returned with one output row
     scalar_fn = lambda p: jnp.sum(p**3) * jnp.tanh(p[0]) + net(p)[1]  # noqa: E731
-    assert network_stages(scalar_fn) is None
+    assert network_forward(scalar_fn) is None
     request = Request(first=(0, 2), second=(1,), mixed=((0, 2),), contractions=((1.0, 1.0, 0.0),))
     jt = jit_jet(scalar_fn, x, request)
     H = fast_jit(jax.hessian(scalar_fn))(x)
@@ -950,3 +1077,25 @@ def test_jet_batch_and_vmapped_jet_agree_with_hessian_and_ensembles_work(strict_
         np.testing.assert_allclose(ens[i], reference(m, xs[0]), atol=1e-10)
     with pytest.raises(ValueError, match="batch of points"):
         jet_batch(models[0], xs[0], req)
+
+
+def test_batched_pass_of_every_network_equals_the_per_point_pass(key):
+    """``jet_batch`` (one GEMM per group over the whole batch, what the trainer runs) against
+    the per-point pass that the harness above checks against autodiff, for every network and
+    every derivative kind, under rank-promotion errors. Same arithmetic in another order: 1e-10."""
+    from pinnjax.derivatives import jet_batch
+
+    d = 3
+    xs = jax.random.normal(key, (5, d), dtype=jnp.float64)
+    request = full_request(d, (1.0, -0.5, 2.0), higher=True)
+    emb = FourierFeatures(d, 4, 1.0, key=key)
+    for cls in NETWORKS.values():
+        net = cls(d, 2, 8, 2, key=key, embedding=emb, factorization={"mean": 1.0, "std": 0.1}, dtype=jnp.float64)
+        if isinstance(net, PirateNet):
+            net = eqx.tree_at(lambda m: m.alpha, net, jnp.asarray([0.6, -0.4]))
+        batched = fast_jit(jet_batch)(net, xs, request)
+        single = fast_jit(lambda m, x: jet(m, x, request))
+        for b in range(xs.shape[0]):
+            one = single(net, xs[b])
+            for name in ("value", "first", "second", "mixed", "contractions", "third", "fourth", "multi", "bilaplacian"):
+                assert_close(getattr(batched, name)[b], getattr(one, name), f"{cls.__name__} {name} point {b}")

@@ -149,7 +149,8 @@ class Constrained(pj.Problem):
     """Hard constraint u = g + D * N on a box; the residual reads every kind of derivative."""
 
     domain = pj.Box([0.0, 0.0, 0.0], [1.0, 2.0, 1.0])
-    needs = ("u", "u_x", "u_yy", "u_xz", "lap_u", "u_yyy", "u_zzzz", "hess_u", "grad_u", "hessdiag_u")
+    needs = ("u", "u_x", "u_yy", "u_xz", "lap_u", "u_yyy", "u_zzzz", "hess_u", "grad_u", "hessdiag_u",
+             "u_xxy", "u_xyz", "u_yyzz", "u_xxxz", "bilap_u")
 
     def residual(self, x, d):
         return d.u
@@ -161,7 +162,8 @@ class Constrained(pj.Problem):
 
 
 def test_hard_constraint_derivatives_through_leibniz(key):
-    """The engine's jet of N combined by Leibniz's rule equals autodiff of g + D * N."""
+    """The engine's jet of N combined by Leibniz's rule equals autodiff of g + D * N, for every
+    kind of derivative (mixed third/fourth and the biharmonic included)."""
     p = Constrained()
     p.check()
     net = pj.MLP(3, 1, 8, 2, "tanh", key=key, dtype=jnp.float64)
@@ -180,6 +182,8 @@ def test_hard_constraint_derivatives_through_leibniz(key):
         "u": u(x), "u_x": jax.grad(u)(x)[0], "u_yy": H[1, 1], "u_xz": H[0, 2],
         "lap_u": jnp.trace(H), "u_yyy": d3[1, 1, 1], "u_zzzz": d4[2, 2, 2, 2],
         "hess_u": H, "grad_u": jax.grad(u)(x), "hessdiag_u": jnp.diag(H),
+        "u_xxy": d3[0, 0, 1], "u_xyz": d3[0, 1, 2], "u_yyzz": d4[1, 1, 2, 2], "u_xxxz": d4[0, 0, 0, 2],
+        "bilap_u": jnp.einsum("iikk->", d4),
     }
     for name, want in checks.items():
         # float64 rounding through a small network and products of O(1) factors
@@ -213,5 +217,15 @@ def test_bad_derivative_names_are_named():
         ns.table(("u_q",))
     with pytest.raises(ValueError, match="did you mean 'lap_u'"):
         ns.table(("lap_v",))
-    with pytest.raises(ValueError, match="mixed derivatives up to second order"):
-        ns.table(("u_xxy",))
+    with pytest.raises(ValueError, match="up to fourth order, this is order 5"):
+        ns.table(("u_xxyyx",))
+
+
+def test_mixed_higher_and_biharmonic_names_parse_into_the_request():
+    ns = pj.problem.NameSpace(("x", "y", "t"), ("u",), 2)
+    table = ns.table(("u_xxy", "u_yxy", "u_xxyy", "u_xyt", "bilap_u", "u_xxxx"))
+    r = table.request
+    assert r.multi == ((0, 0, 1), (0, 1, 1), (0, 0, 1, 1), (0, 1, 2))
+    assert r.bilaplacian == (1.0, 1.0, 0.0)  # spatial: not the time axis
+    assert r.fourth == (0,)
+    assert [table.slot(n).index for n in ("u_xxy", "u_yxy", "u_xxyy", "u_xyt")] == [0, 1, 2, 3]

@@ -113,7 +113,7 @@ def test_exact_solution_satisfies_problem(name, kwargs, key):
 
 def test_exact_solution_is_not_trivially_zero(key):
     """Guards the test above: a residual that ignored the solution would also vanish there. A
-    perturbed solution (exact + 0.1 x^2) must leave a clearly nonzero interior residual."""
+    perturbed solution (exact + 0.1 (x^2 + x^4)) must leave a clearly nonzero interior residual."""
 
     class Perturbed(eqx.Module):
         p: object
@@ -121,7 +121,7 @@ def test_exact_solution_is_not_trivially_zero(key):
         out_size: int
 
         def __call__(self, x):
-            return jnp.atleast_1d(self.p.exact(x) + 0.1 * x[0] ** 2)
+            return jnp.atleast_1d(self.p.exact(x) + 0.1 * (x[0] ** 2 + x[0] ** 4))
 
     for name, cls in PROBLEMS.items():
         problem = cls(**cls.exact_parameters()) if hasattr(cls, "exact_parameters") else cls()
@@ -131,7 +131,8 @@ def test_exact_solution_is_not_trivially_zero(key):
         term = problem.terms()[0]
         r = residuals(term, problem, model, term.sample(problem, key, N_SAMPLES))
         # 0.1 x^2 contributes -0.2 kappa (or similar) through u_xx / lap_u / u_xxx (kdv: through
-        # 6 u u_x = 1.2 u x), so the residual is at least ~1e-2 somewhere.
+        # 6 u u_x = 1.2 u x); 0.1 x^4 gives the plate's bilap_u / (4 pi^4) 6e-3; so the residual
+        # is at least ~5e-3 somewhere.
         assert float(jnp.max(jnp.abs(r))) > 1e-3, name
 
 
@@ -182,7 +183,7 @@ def test_registered_problem_checks(name):
 # One problem per distinct use of the engine (every problem costs two compilations, so not all
 # of them): periodic pairs reading u_x, third order, u_tt with an initial velocity, a spatial
 # Laplacian beside u_t in 5-D, u beside lap_u, point data with an unknown coefficient.
-ENGINE_CASES = ["allen_cahn1d", "kdv", "wave1d", "heatnd", "helmholtz2d", "inverse_diffusion"]
+ENGINE_CASES = ["allen_cahn1d", "kdv", "wave1d", "heatnd", "helmholtz2d", "inverse_diffusion", "kirchhoff_plate"]
 
 
 @pytest.mark.parametrize("name", ENGINE_CASES)
@@ -384,3 +385,18 @@ def test_allen_cahn_solver_reaction_only():
     e = np.exp(5.0 * t)[:, None]
     exact = u0 * e / np.sqrt(1 + u0**2 * (e**2 - 1))
     np.testing.assert_allclose(u, exact, atol=1e-8, rtol=0)
+
+
+def test_plate_bilaplacian_and_expanded_forms_agree(key):
+    """The plate's residual from ``bilap_u`` (the engine's biharmonic block) equals the one
+    from ``u_xxxx + 2 u_xxyy + u_yyyy`` (fourth derivatives and a mixed multi-index), on a real
+    network; float64 round-off on O(1) residuals, so 1e-9."""
+    plate, expanded = get_problem("kirchhoff_plate")(), get_problem("kirchhoff_plate")(expanded=True)
+    net = pj.nn.PirateNet(2, 1, 8, 2, key=key)
+    net = eqx.tree_at(lambda m: m.alpha, net, jnp.asarray([0.4, -0.3]))
+    term, term_expanded = plate.terms()[0], expanded.terms()[0]
+    samples = term.sample(plate, key, 32)
+    a = residuals(term, plate, net, samples)
+    b = residuals(term_expanded, expanded, net, samples)
+    assert float(jnp.max(jnp.abs(a))) > 1e-2  # not trivially zero
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-9 * (1.0 + float(jnp.max(jnp.abs(a)))))

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import pinnjax as pj
-from pinnjax.config import config_from_dict, config_to_dict
+from pinnjax.config import ConfigError, config_from_dict, config_to_dict
 from pinnjax.io import list_checkpoints
 from pinnjax.train._loss import term_losses
 from pinnjax.train import (
@@ -163,8 +163,8 @@ def test_build_model_sizes_normalisation_and_embeddings():
     x = jnp.array([0.2, 0.3])
     assert jnp.allclose(per(x), per(x + jnp.array([1.0, 0.0])), atol=1e-5)
     assert not jnp.allclose(per(x), per(x + jnp.array([0.5, 0.0])), atol=1e-3)
-    with pytest.raises(ValueError, match="unknown type"):
-        build_model(p, _cfg(model={"embedding": {"type": "wavelet"}}).model, key=jax.random.key(0))
+    with pytest.raises(ConfigError, match=r"model.embedding.type': invalid value 'wavelet'"):
+        _cfg(model={"embedding": {"type": "wavelet"}})
 
 
 def test_unknown_weight_name_lists_terms():
@@ -394,20 +394,21 @@ def kill_twice_and_finish(tmp_path, script_text, name, kills, after_first_kill=N
     assert ref.returncode == 0, err.decode()[-3000:]
     sys.path.insert(0, str(tmp_path))
     try:
+        sys.modules.pop(name, None)
         mod = importlib.import_module(name)
     finally:
         sys.path.remove(str(tmp_path))
     return mod, whole, broken
 
 
-def test_kill_and_resume_is_bit_for_bit(tmp_path):
+def _kill_resume_and_compare(tmp_path, script_text):
     """SIGKILL a real run after its first checkpoint (Adam phase), resume it in a fresh process,
-    kill it again inside the L-BFGS phase, resume again: the final state equals an unbroken
-    run's, bit for bit (RAD, resampling every 3 steps and gradnorm on)."""
+    kill it again inside the L-BFGS phase, resume again; compare with an unbroken run."""
+
     def only_first(broken):
         assert [s for s, _ in list_checkpoints(broken / "checkpoints")] == [100]
 
-    mod, whole, broken = kill_twice_and_finish(tmp_path, _KILL_SCRIPT, "killrun", (100, 300), only_first)
+    mod, whole, broken = kill_twice_and_finish(tmp_path, script_text, "killrun", (100, 300), only_first)
     a, ha = load_run_state(mod.KillPoisson(), mod.CFG, whole)
     b, hb = load_run_state(mod.KillPoisson(), mod.CFG, broken)
     assert ha["step"] == hb["step"] == 350
@@ -418,6 +419,24 @@ def test_kill_and_resume_is_bit_for_bit(tmp_path):
     steps = [r["step"] for r in read_history(broken)]
     assert steps == list(range(10, 351, 10))
     assert [r["loss"] for r in read_history(broken)] == [r["loss"] for r in read_history(whole)]
+    return a
+
+
+def test_kill_and_resume_is_bit_for_bit(tmp_path):
+    """Kill-and-resume of an MLP run equals an unbroken run's, bit for bit (RAD, resampling
+    every 3 steps and gradnorm on)."""
+    _kill_resume_and_compare(tmp_path, _KILL_SCRIPT)
+
+
+@pytest.mark.slow  # ~85 s on 2 shared cores; the MLP version above runs by default
+def test_kill_and_resume_of_a_pirate_net_is_bit_for_bit(tmp_path):
+    """The same with a PirateNet on Fourier features (trained skip weights, fixed Fourier
+    matrix): the trainer, checkpoints and resume do not depend on the network class."""
+    model = '"model": {"type": "pirate", "width": 8, "blocks": 2, "embedding": {"type": "fourier", "features": 4}}'
+    text = _KILL_SCRIPT.replace('"model": {"width": 16, "depth": 2}', model)
+    assert text != _KILL_SCRIPT
+    state = _kill_resume_and_compare(tmp_path, text)
+    assert type(state.model).__name__ == "PirateNet" and bool(jnp.all(state.model.alpha != 0))
 
 
 def test_resume_with_more_steps_and_an_lbfgs_phase(tmp_path):
@@ -592,3 +611,30 @@ def test_float64_run(tmp_path):
     state, _ = load_run_state(Poisson1D(), cfg, tmp_path / "f64")
     assert state.model.layers[0].V.dtype == jnp.float64 and state.points[0].dtype == jnp.float64
     assert m["dtype"] == "float64" and math.isfinite(m["l2re"])
+
+
+def test_pirate_least_squares_init_fits_the_condition_values():
+    """With ``least_squares_init`` the PirateNet's output layer solves the least-squares problem
+    on the Dirichlet and initial values: the gradient of that fit's loss w.r.t. the layer
+    vanishes (normal equations), and the fit is far better than the random layer's."""
+    p = Heat1D()
+    model_cfg = {"type": "pirate", "width": 16, "depth": None, "blocks": 2, "embedding": {"type": "fourier", "features": 8}}
+    plain = build_model(p, _cfg(model=model_cfg).model, key=jax.random.key(3))
+    fitted = build_model(p, _cfg(model={**model_cfg, "least_squares_init": True}).model, key=jax.random.key(3))
+    assert _leaves_equal(plain.blocks, fitted.blocks) and not _leaves_equal(plain.output, fitted.output)
+    key = jax.random.key(7)  # fresh points: the fit generalises along the boundary
+    xs, gs = [], []
+    for i, term in enumerate(p.terms()[1:]):
+        x = term.sample(p, jax.random.fold_in(key, i), 512)
+        xs.append(x)
+        gs.append(jax.vmap(lambda q, c=term.condition: jnp.asarray(c.value(q) if callable(c.value) else c.value, q.dtype))(x))
+    x, g = jnp.concatenate(xs), jnp.concatenate(gs)
+
+    def fit_loss(m):
+        return jnp.mean((jax.vmap(m)(x)[:, 0] - g) ** 2)
+
+    loss_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(fit_loss))
+    (loss_fitted, grad_fitted), (loss_plain, grad_plain) = loss_and_grad(fitted), loss_and_grad(plain)
+    assert float(loss_fitted) < 1e-2 * float(loss_plain)
+    grad_out, grad_plain = grad_fitted.output.V, grad_plain.output.V
+    assert float(jnp.max(jnp.abs(grad_out))) < 1e-2 * float(jnp.max(jnp.abs(grad_plain)))

@@ -8,7 +8,9 @@ from ._load import (
     load_config as load_config,
 )
 from ._schema import (
+    EmbeddingConfig as EmbeddingConfig,
     EvalConfig as EvalConfig,
+    FactorizationConfig as FactorizationConfig,
     LossConfig as LossConfig,
     ModelConfig as ModelConfig,
     OutputConfig as OutputConfig,

@@ -253,10 +253,9 @@ def _convert(key: str, value: Any, tp: Any, meta: Mapping) -> Any:
 
     if dataclasses.is_dataclass(tp):
         return _build(tp, {} if value is None else value, key)
-    if origin is list:
-        if not isinstance(value, list):
-            raise _type_error(key, "list", value)
-        return [_convert(f"{key}[{i}]", v, args[0], {}) for i, v in enumerate(value)]
+    if origin is list:  # a list of ints or floats; a single number stands for a list of one
+        items = value if isinstance(value, list) else [value]
+        return [_convert(f"{key}[{i}]", v, args[0], meta) for i, v in enumerate(items)]
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise _type_error(key, "mapping", value)
@@ -316,6 +315,7 @@ def _build(cls: type, data: Any, prefix: str = "") -> Any:
                 else f"valid keys: {', '.join(fields)}"
             )
             raise ConfigError(f"unknown key '{dotted(key)}' ({hint})")
+    _check_type_keys(cls, data, dotted)
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, f in fields.items():
@@ -324,6 +324,27 @@ def _build(cls: type, data: Any, prefix: str = "") -> Any:
         elif _is_required(f):
             raise ConfigError(f"missing required key '{dotted(name)}'")
     return cls(**kwargs)
+
+
+def _check_type_keys(cls, data: dict, dotted) -> None:
+    """For a config whose keys depend on its ``type`` (``cls.KEYS``): every key given must be
+    one the type takes, and the type's required keys must be there."""
+    per_type = getattr(cls, "KEYS", None)
+    if not per_type:
+        return
+    kind = data.get("type", cls.DEFAULT_TYPE)
+    if kind not in per_type:
+        return  # the `type` field's own check reports it
+    for key, value in data.items():
+        owners = [t for t, keys in per_type.items() if key in keys]
+        if owners and kind not in owners and value is not None:
+            raise ConfigError(
+                f"key '{dotted(key)}' does not apply to {dotted('type')} {kind!r} "
+                f"(it is a key of {', '.join(owners)}; {kind} takes: {', '.join(per_type[kind]) or 'no extra keys'})"
+            )
+    for key in getattr(cls, "REQUIRED", {}).get(kind, ()):
+        if data.get(key) is None:
+            raise ConfigError(f"{dotted('type')} {kind!r} needs the key '{dotted(key)}'")
 
 
 def _check_consistency(cfg: RunConfig) -> None:
@@ -340,11 +361,6 @@ def _check_consistency(cfg: RunConfig) -> None:
         phases_from_config(cfg.train, s)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    emb = cfg.model.embedding
-    if emb is not None and not isinstance(emb.get("type"), str):
-        raise ConfigError(
-            "key 'model.embedding' needs a string 'type' entry (e.g. fourier, periodic)"
-        )
 
 
 # --- public API ----------------------------------------------------------------------
@@ -388,9 +404,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _as_dict(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        omit_none = bool(getattr(type(obj), "KEYS", None))  # unset per-type keys
+        return {
+            f.name: _as_dict(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (omit_none and getattr(obj, f.name) is None)
+        }
+    return _plain(obj)
+
+
 def config_to_dict(cfg: RunConfig) -> dict:
     """The config as plain nested dicts/lists, ready for `yaml.safe_dump`."""
-    return _plain(dataclasses.asdict(cfg))
+    return _as_dict(cfg)
 
 
 def dump_config(cfg: RunConfig) -> str:

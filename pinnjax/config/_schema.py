@@ -13,7 +13,7 @@ Field metadata drives validation in `_load.py`:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 
 def _field(default=dataclasses.MISSING, **meta):
@@ -38,18 +38,68 @@ class ProblemConfig:
     params: dict[str, Any] = _field({})
 
 
+class _PerType:
+    """A config whose keys depend on its ``type``: ``KEYS`` maps each type to the keys that
+    only it takes (the other fields are shared). The loader rejects a key given for a type
+    that does not take it; unset per-type keys are None and left out of dumps."""
+
+    KEYS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {}
+    DEFAULT_TYPE: ClassVar[str | None] = None
+
+
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class EmbeddingConfig(_PerType):
+    # fourier: sin/cos of B x with B ~ N(0, scale^2) (features rows);
+    # periodic: cos/sin(2 pi j x_k / P) for the listed axes, j = 1..harmonics
+    type: str = _field(choices=("fourier", "periodic"))
+    features: int | None = _field(None, min=1)
+    scale: float | None = _field(None, gt=0)
+    axes: list[int] | None = _field(None, min=0)
+    periods: list[float] | None = _field(None, gt=0)
+    harmonics: int | None = _field(None, min=1)
+
+    KEYS: ClassVar = {"fourier": ("features", "scale"), "periodic": ("axes", "periods", "harmonics")}
+    REQUIRED: ClassVar = {"periodic": ("periods",)}
+
+
+@dataclasses.dataclass(frozen=True)
+class FactorizationConfig:
+    """Random weight factorisation ``W = exp(s) V`` with ``s ~ N(mean, std^2)`` per row."""
+
+    mean: float = 1.0
+    std: float = _field(0.1, min=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(_PerType):
+    # mlp: `depth` dense hidden layers; modified_mlp: `depth` gated layers between two
+    # encoders; pirate: `blocks` gated residual blocks (skip weight alpha starts at 0);
+    # resnet: `blocks` two-layer residual blocks
+    type: str = _field("mlp", choices=("mlp", "modified_mlp", "pirate", "resnet"))
     width: int = _positive(50)
-    depth: int = _positive(4)  # hidden layers
+    depth: int | None = _field(None, min=1)  # hidden layers (mlp, modified_mlp; default 4)
+    blocks: int | None = _field(None, min=1)  # residual blocks (pirate 3, resnet 2 by default)
+    # pirate: fit the output layer by least squares to the Dirichlet / initial values at start
+    least_squares_init: bool | None = None
     activation: str = "tanh"
-    # {type: fourier, features: 64, scale: 1.0} or
-    # {type: periodic, axes: [0], periods: [2.0], harmonics: 1}
-    embedding: dict[str, Any] | None = None
-    # Random weight factorisation: {mean: 1.0, std: 0.1}
-    factorization: dict[str, Any] | None = None
+    embedding: EmbeddingConfig | None = None
+    factorization: FactorizationConfig | None = None
     hard_constraint: bool = False
     dtype: str = _field("float32", choices=("float32", "float64"))
+
+    KEYS: ClassVar = {"mlp": ("depth",), "modified_mlp": ("depth",), "pirate": ("blocks", "least_squares_init"), "resnet": ("blocks",)}
+    DEFAULT_TYPE: ClassVar = "mlp"
+
+    @property
+    def n_depth(self) -> int:
+        return self.depth if self.depth is not None else 4
+
+    @property
+    def n_blocks(self) -> int:
+        if self.blocks is not None:
+            return self.blocks
+        return 3 if self.type == "pirate" else 2
 
 
 @dataclasses.dataclass(frozen=True)

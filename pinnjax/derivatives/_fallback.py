@@ -44,6 +44,17 @@ def jet_autodiff(fn, x: jax.Array, request: Request) -> Jet:
         )
     else:
         contractions = jnp.zeros((n_out, 0), value.dtype)
+    if request.multi:
+        multi = jnp.stack([_directional(fn, x, [eye[k] for k in m]) for m in request.multi], axis=1)
+    else:
+        multi = jnp.zeros((n_out, 0), value.dtype)
+    if request.bilaplacian:  # sum_ij c_i c_j u_iijj
+        c = request.bilaplacian
+        K = [k for k in range(d) if c[k] != 0.0]
+        terms = [c[i] * c[j] * _directional(fn, x, [eye[i], eye[i], eye[j], eye[j]]) for i in K for j in K]
+        bilap = sum(terms, jnp.zeros_like(value))[:, None]
+    else:
+        bilap = jnp.zeros((n_out, 0), value.dtype)
     return Jet(
         value=value,
         first=cols(request.first, 1),
@@ -52,4 +63,6 @@ def jet_autodiff(fn, x: jax.Array, request: Request) -> Jet:
         contractions=contractions,
         third=cols(request.third, 3),
         fourth=cols(request.fourth, 4),
+        multi=multi,
+        bilaplacian=bilap,
     )

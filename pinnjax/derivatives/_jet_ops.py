@@ -6,18 +6,43 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from ._carried import _leibniz_terms, _sub_multisets
 from ._request import Jet, Request
 
 
+def _bilap_axes(request: Request) -> tuple[int, ...]:
+    return tuple(k for k, c in enumerate(request.bilaplacian) if c != 0.0)
+
+
 def closure(request: Request) -> Request:
-    """``request`` plus every lower-order derivative that Leibniz's rule reads."""
-    fourth = request.fourth
-    third = tuple(dict.fromkeys(request.third + fourth))
-    second = tuple(dict.fromkeys(request.second + third))
-    contracted = tuple(k for w in request.contractions for k, c in enumerate(w) if c != 0.0)
-    mixed_axes = tuple(k for p in request.mixed for k in p)
-    first = tuple(dict.fromkeys(request.first + second + contracted + mixed_axes))
-    return Request(first, second, request.mixed, request.contractions, third, fourth)
+    """``request`` plus every lower-order derivative that Leibniz's rule reads. For the
+    biharmonic ``L^2`` that is ``L`` itself, the Hessian over its axes K and ``d_i L`` (the
+    third derivatives ``u_kki``), see :func:`jet_mul`."""
+    lists = {1: list(request.first), 2: list(request.second), 3: list(request.third), 4: list(request.fourth)}
+    mixed, multi = list(request.mixed), list(request.multi)
+    contractions = list(request.contractions)
+    K = _bilap_axes(request)
+    needed = list(request.multi) + [tuple(sorted((k, k, i))) for k in K for i in K]
+    if K:
+        needed += [(k, k) for k in K] + [(i, j) for i in K for j in K if i < j]
+        if request.bilaplacian not in contractions:
+            contractions.append(request.bilaplacian)
+    for S in needed:
+        for B in sorted(_sub_multisets(S), key=lambda b: (len(b), b)):
+            if len(set(B)) == 1:
+                lists[len(B)].append(B[0])
+            elif len(B) == 2:
+                mixed.append(B)
+            else:
+                multi.append(B)
+    fourth = tuple(dict.fromkeys(lists[4]))
+    third = tuple(dict.fromkeys(lists[3] + list(fourth)))
+    second = tuple(dict.fromkeys(lists[2] + list(third)))
+    contracted = [k for w in contractions for k, c in enumerate(w) if c != 0.0]
+    mixed = tuple(dict.fromkeys(mixed))
+    first = tuple(dict.fromkeys(lists[1] + list(second) + contracted + [k for p in mixed for k in p]))
+    return Request(first, second, mixed, tuple(dict.fromkeys(contractions)), third, fourth,
+                   tuple(dict.fromkeys(multi)), request.bilaplacian)
 
 
 def _col(arr, axes, k):
@@ -40,6 +65,8 @@ def restrict(jet: Jet, full: Request, request: Request) -> Jet:
         contractions=pick(jet.contractions, full.contractions, request.contractions),
         third=pick(jet.third, full.third, request.third),
         fourth=pick(jet.fourth, full.fourth, request.fourth),
+        multi=pick(jet.multi, full.multi, request.multi),
+        bilaplacian=jet.bilaplacian[..., : len(request.bilaplacian) and 1],
     )
 
 
@@ -48,7 +75,7 @@ def jet_add(a: Jet, b: Jet) -> Jet:
 
 
 def _fields(j: Jet):
-    return (j.value, j.first, j.second, j.mixed, j.contractions, j.third, j.fourth)
+    return (j.value, j.first, j.second, j.mixed, j.contractions, j.third, j.fourth, j.multi, j.bilaplacian)
 
 
 def jet_mul(a: Jet, b: Jet, request: Request) -> Jet:
@@ -95,4 +122,34 @@ def jet_mul(a: Jet, b: Jet, request: Request) -> Jet:
             ],
             axis=-1,
         )
-    return Jet(a.value * b.value, first, second, mixed, contractions, third, fourth)
+    def d(j, S):  # the derivative along the sorted axis multiset S, from the (closed) jet
+        if not S:
+            return j.value
+        if len(set(S)) == 1:
+            field = ("first", "second", "third", "fourth")[len(S) - 1]
+            return _col(getattr(j, field), getattr(request, field), S[0])
+        if len(S) == 2:
+            return _col(j.mixed, request.mixed, S)
+        return _col(j.multi, request.multi, S)
+
+    empty = (a.value * b.value)[..., None][..., :0]
+    multi = empty
+    if request.multi:
+        multi = jnp.stack(
+            [sum(n * d(a, T) * d(b, R) for n, T, R in _leibniz_terms(S)) for S in request.multi], axis=-1
+        )
+    bilap = empty
+    if request.bilaplacian:
+        # L^2(ab) = a L^2 b + b L^2 a + 2 La Lb + 4 sum_i c_i (a_i T_i b + b_i T_i a)
+        #           + 4 sum_ik c_i c_k a_ik b_ik,  T_i = d_i L = sum_k c_k u_kki
+        c, K = request.bilaplacian, _bilap_axes(request)
+        col = request.contractions.index(request.bilaplacian)
+        La, Lb = a.contractions[..., col], b.contractions[..., col]
+
+        def T(j, i):
+            return sum(c[k] * d(j, tuple(sorted((k, k, i)))) for k in K)
+
+        hess = sum(c[i] * c[k] * d(a, tuple(sorted((i, k)))) * d(b, tuple(sorted((i, k)))) for i in K for k in K)
+        grad = sum(c[i] * (d(a, (i,)) * T(b, i) + d(b, (i,)) * T(a, i)) for i in K)
+        bilap = (a.value * b.bilaplacian[..., 0] + b.value * a.bilaplacian[..., 0] + 2 * La * Lb + 4 * grad + 4 * hess)[..., None]
+    return Jet(a.value * b.value, first, second, mixed, contractions, third, fourth, multi, bilap)

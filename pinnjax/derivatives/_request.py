@@ -22,6 +22,10 @@ class Request:
       ``sum_k c_k d2u/dx_k^2``: a Laplacian is all ones, a spatial Laplacian of a space-time
       input has a 0 on the time axis. Propagated as one column, not ``d``.
     - ``third`` / ``fourth``: axes ``k`` for ``d3u/dx_k^3`` / ``d4u/dx_k^4``.
+    - ``multi``: axis tuples of length 3 or 4 with at least two different axes, for mixed
+      derivatives such as ``(0, 0, 1)`` = ``d3u/dx_0^2 dx_1`` or ``(0, 0, 1, 1)`` (stored sorted).
+    - ``bilaplacian``: weights ``c`` (one per input axis) for ``L^2 u`` with
+      ``L = sum_k c_k d2/dx_k^2``: the biharmonic ``lap(lap u)`` is all ones (0 on a time axis).
     """
 
     first: tuple[int, ...] = ()
@@ -30,6 +34,8 @@ class Request:
     contractions: tuple[tuple[float, ...], ...] = ()
     third: tuple[int, ...] = ()
     fourth: tuple[int, ...] = ()
+    multi: tuple[tuple[int, ...], ...] = ()
+    bilaplacian: tuple[float, ...] = ()
 
     def __post_init__(self):
         def axes(name):
@@ -55,6 +61,19 @@ class Request:
         object.__setattr__(
             self, "contractions", tuple(tuple(float(c) for c in w) for w in self.contractions)
         )
+        multi = []
+        for axes_ in self.multi:
+            axes_ = tuple(sorted(int(k) for k in axes_))
+            if len(axes_) not in (3, 4) or len(set(axes_)) < 2:
+                raise ValueError(
+                    f"Request.multi entries are 3 or 4 axes with at least two different ones, got {axes_!r} "
+                    "(pure derivatives go in third/fourth)"
+                )
+            multi.append(axes_)
+        if len(set(multi)) != len(multi):
+            raise ValueError(f"Request.multi repeats an entry: {multi}")
+        object.__setattr__(self, "multi", tuple(multi))
+        object.__setattr__(self, "bilaplacian", tuple(float(c) for c in self.bilaplacian))
 
     @classmethod
     def laplacian(cls, dim: int, *, skip: tuple[int, ...] = ()) -> "Request":
@@ -71,6 +90,10 @@ class Request:
 
     @property
     def max_order(self) -> int:
+        if self.fourth or self.bilaplacian or any(len(m) == 4 for m in self.multi):
+            return 4
+        if self.multi:
+            return 3
         if self.fourth:
             return 4
         if self.third:
@@ -91,6 +114,13 @@ class Request:
         for i, j in self.mixed:
             if not (0 <= i < dim and 0 <= j < dim):
                 raise ValueError(f"Request.mixed pair {(i, j)} is out of range for a {dim}-dimensional input")
+        for m in self.multi:
+            if not all(0 <= k < dim for k in m):
+                raise ValueError(f"Request.multi entry {m} is out of range for a {dim}-dimensional input")
+        if self.bilaplacian and len(self.bilaplacian) != dim:
+            raise ValueError(
+                f"Request.bilaplacian has {len(self.bilaplacian)} weights, the input has {dim} dimension(s)"
+            )
         for w in self.contractions:
             if len(w) != dim:
                 raise ValueError(
@@ -103,7 +133,8 @@ class Jet(eqx.Module):
 
     Each array has the outputs first: ``value`` is ``(n_out,)``; ``first`` is
     ``(n_out, len(request.first))`` in the order of ``request.first``; likewise ``second``,
-    ``mixed``, ``contractions``, ``third``, ``fourth``.
+    ``mixed``, ``contractions``, ``third``, ``fourth``, ``multi``; ``bilaplacian`` is
+    ``(n_out, 1)`` when asked for, ``(n_out, 0)`` otherwise.
     """
 
     value: jax.Array
@@ -113,3 +144,5 @@ class Jet(eqx.Module):
     contractions: jax.Array
     third: jax.Array
     fourth: jax.Array
+    multi: jax.Array
+    bilaplacian: jax.Array

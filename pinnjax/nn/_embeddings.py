@@ -1,30 +1,32 @@
 """Input embeddings that the derivative engine propagates like any other layer: each is a
-fixed linear map of the input followed by per-channel elementwise functions."""
+fixed linear map of the input followed by per-channel elementwise functions. Their matrices
+are not trained: each class names them in ``fixed_fields`` (read by ``trainable_filter``)."""
 
 from __future__ import annotations
 
 import abc
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..derivatives._activations import Cos, Grouped, Identity, Sin
-from ..derivatives._engine import Stage
+from ..derivatives import AbstractNetwork, activate, linear
+from ..derivatives._activations import AbstractActivation, Cos, Grouped, Identity, Sin
 
 
-class AbstractEmbedding(eqx.Module):
+class AbstractEmbedding(AbstractNetwork):
     in_size: eqx.AbstractVar[int]
     out_size: eqx.AbstractVar[int]
 
     @abc.abstractmethod
-    def stage(self) -> Stage:
-        """This embedding as ``A(W x + b)`` with a grouped activation."""
+    def parts(self) -> tuple[jax.Array, AbstractActivation]:
+        """This embedding as ``A(W x)`` with a grouped activation: ``(W, A)``."""
 
-    def __call__(self, x):
-        st = self.stage()
-        return st.activation(st.weight @ x)
+    def forward(self, x):
+        W, act = self.parts()
+        return activate(linear(x, jax.lax.stop_gradient(W)), act)
 
 
 class FourierFeatures(AbstractEmbedding):
@@ -32,6 +34,7 @@ class FourierFeatures(AbstractEmbedding):
     (Tancik et al. 2020; Wang et al. 2021 for PINNs)."""
 
     B: jax.Array  # (features, in_size)
+    fixed_fields: ClassVar[tuple[str, ...]] = ("B",)
     in_size: int = eqx.field(static=True)
     out_size: int = eqx.field(static=True)
 
@@ -42,10 +45,9 @@ class FourierFeatures(AbstractEmbedding):
         self.in_size = in_size
         self.out_size = 2 * features
 
-    def stage(self):
-        B = jax.lax.stop_gradient(self.B)
-        m = B.shape[0]
-        return Stage(jnp.concatenate([B, B]), None, Grouped((Sin(), Cos()), (m, m)))
+    def parts(self):
+        m = self.B.shape[0]
+        return jnp.concatenate([self.B, self.B]), Grouped((Sin(), Cos()), (m, m))
 
 
 class PeriodicEmbedding(AbstractEmbedding):
@@ -53,6 +55,7 @@ class PeriodicEmbedding(AbstractEmbedding):
     ``cos(2 pi j x_k / P), sin(2 pi j x_k / P)`` for ``j = 1..harmonics``; other axes pass through."""
 
     W: jax.Array  # (rows, in_size) fixed selection/scaling matrix
+    fixed_fields: ClassVar[tuple[str, ...]] = ("W",)
     in_size: int = eqx.field(static=True)
     out_size: int = eqx.field(static=True)
     n_pass: int = eqx.field(static=True)
@@ -78,7 +81,5 @@ class PeriodicEmbedding(AbstractEmbedding):
         self.n_periodic = len(freq)
         self.out_size = self.n_pass + 2 * self.n_periodic
 
-    def stage(self):
-        W = jax.lax.stop_gradient(self.W)
-        act = Grouped((Identity(), Cos(), Sin()), (self.n_pass, self.n_periodic, self.n_periodic))
-        return Stage(W, None, act)
+    def parts(self):
+        return self.W, Grouped((Identity(), Cos(), Sin()), (self.n_pass, self.n_periodic, self.n_periodic))

@@ -5,9 +5,9 @@ Grammar, for an output ``u`` and coordinates named by the domain (``x``, ``y``, 
 
 - ``u``: the value
 - ``u_<c...>``: a partial derivative, the coordinate names concatenated (``u_x``, ``u_xx``,
-  ``u_xy``, ``u_ttt``, ``u_xxxx``): first order, second order (pure or mixed), third and fourth
-  order along one axis
+  ``u_xy``, ``u_ttt``, ``u_xxy``, ``u_xxyy``): any derivative up to fourth order, pure or mixed
 - ``lap_u``: the Laplacian over the spatial coordinates (every coordinate but ``t``)
+- ``bilap_u``: the biharmonic ``lap(lap u)`` over the spatial coordinates
 - ``grad_u``: the gradient over all coordinates, shape (d,)
 - ``hessdiag_u``: all pure second derivatives, shape (d,); ``hess_u``: the full Hessian (d, d)
 """
@@ -33,7 +33,7 @@ class UndeclaredDerivativeError(KeyError):
 
 @dataclasses.dataclass(frozen=True)
 class _Slot:
-    kind: str  # value | first | second | mixed | contractions | third | fourth | grad | hessdiag | hess
+    kind: str  # value | first | second | mixed | contractions | third | fourth | multi | bilaplacian | grad | hessdiag | hess
     output: int
     index: int | tuple = 0
 
@@ -78,7 +78,7 @@ class NameSpace:
 
     def _parse(self, name: str):
         """-> (kind, output index, axes) for one name, or raise ValueError naming it."""
-        for prefix, kind in (("lap_", "lap"), ("grad_", "grad"), ("hessdiag_", "hessdiag"), ("hess_", "hess")):
+        for prefix, kind in (("lap_", "lap"), ("bilap_", "bilap"), ("grad_", "grad"), ("hessdiag_", "hessdiag"), ("hess_", "hess")):
             if name.startswith(prefix) and name[len(prefix) :] in self.outputs:
                 return kind, self.outputs.index(name[len(prefix) :]), ()
         if name in self.outputs:
@@ -89,7 +89,7 @@ class NameSpace:
                 if axes:
                     return "partial", o, tuple(axes)
         valid = list(self.outputs) + [f"{o}_{c}" for o in self.outputs for c in self.coords]
-        valid += [f"lap_{o}" for o in self.outputs]
+        valid += [f"lap_{o}" for o in self.outputs] + [f"bilap_{o}" for o in self.outputs]
         hint = difflib.get_close_matches(name, valid, n=1)
         raise ValueError(
             f"unknown derivative name {name!r}: outputs are {self.outputs}, coordinates {self.coords}"
@@ -101,7 +101,9 @@ class NameSpace:
         """The Request that propagates exactly what ``needs`` names, and the name -> slot map."""
         needs = tuple(dict.fromkeys(needs))
         d = len(self.coords)
-        first, second, mixed, third, fourth, contractions = [], [], [], [], [], []
+        first, second, mixed, third, fourth, contractions, multi = [], [], [], [], [], [], []
+        spatial = tuple(0.0 if k == self.time_axis else 1.0 for k in range(d))
+        bilaplacian = ()
 
         def add(lst, item):
             if item not in lst:
@@ -116,8 +118,10 @@ class NameSpace:
             if kind == "value":
                 parsed.append((name, "value", o, 0))
             elif kind == "lap":
-                spatial = tuple(0.0 if k == self.time_axis else 1.0 for k in range(d))
                 parsed.append((name, "contractions", o, add(contractions, spatial)))
+            elif kind == "bilap":
+                bilaplacian = spatial
+                parsed.append((name, "bilaplacian", o, 0))
             elif kind == "grad":
                 parsed.append((name, "grad", o, tuple(add(first, k) for k in range(d))))
             elif kind == "hessdiag":
@@ -135,14 +139,14 @@ class NameSpace:
                     parsed.append((name, {2: "second", 3: "third", 4: "fourth"}[order], o, add(lst, axes[0])))
                 elif order == 2:
                     parsed.append((name, "mixed", o, add(mixed, tuple(distinct))))
+                elif order <= 4:
+                    parsed.append((name, "multi", o, add(multi, tuple(sorted(axes)))))
                 else:
-                    raise ValueError(
-                        f"{name!r}: the engine propagates mixed derivatives up to second order and pure "
-                        "derivatives along one axis up to fourth order"
-                    )
+                    raise ValueError(f"{name!r}: the engine propagates derivatives up to fourth order, this is order {order}")
         request = Request(
             first=tuple(first), second=tuple(second), mixed=tuple(mixed),
             contractions=tuple(contractions), third=tuple(third), fourth=tuple(fourth),
+            multi=tuple(multi), bilaplacian=bilaplacian,
         )
         slots = tuple((name, _Slot(kind, o, idx)) for name, kind, o, idx in parsed)
         return DerivativeTable(needs, request, slots)
@@ -177,7 +181,7 @@ class Fields(eqx.Module):
 def _read(jet: Jet, s: _Slot):
     if s.kind == "value":
         return jet.value[..., s.output]
-    if s.kind in ("first", "second", "mixed", "contractions", "third", "fourth"):
+    if s.kind in ("first", "second", "mixed", "contractions", "third", "fourth", "multi", "bilaplacian"):
         return getattr(jet, s.kind)[..., s.output, s.index]
     if s.kind == "grad":
         return jet.first[..., s.output, jnp.asarray(s.index)]

@@ -206,4 +206,5 @@ def _placeholder_jet(request: Request, n_out: int, x) -> Jet:
     z = jnp.zeros((n_out,), x.dtype)
     cols = lambda n: jnp.zeros((n_out, n), x.dtype)  # noqa: E731
     return Jet(z, cols(len(request.first)), cols(len(request.second)), cols(len(request.mixed)),
-               cols(len(request.contractions)), cols(len(request.third)), cols(len(request.fourth)))
+               cols(len(request.contractions)), cols(len(request.third)), cols(len(request.fourth)),
+               cols(len(request.multi)), cols(1 if request.bilaplacian else 0))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..config import ModelConfig
-from ..nn import MLP, FourierFeatures, PeriodicEmbedding
+from ..config import EmbeddingConfig, ModelConfig
+from ..nn import MLP, FourierFeatures, ModifiedMLP, PeriodicEmbedding, PirateNet, ResNet
+from ..problem import Dirichlet, Initial
+from ..problem._conditions import _value_at
 
 
 def set_precision(dtype: str):
@@ -40,56 +43,89 @@ def precision(dtype: str):
         yield
 
 
-def build_embedding(cfg: dict | None, in_size: int, *, key, dtype, lower=None, upper=None):
-    """The embedding a ``model.embedding`` dict describes. The MLP feeds it inputs already
-    mapped from [lower, upper] onto [-1, 1], so periods (given in the problem's units) are
-    rescaled to match."""
+def build_embedding(cfg: EmbeddingConfig | None, in_size: int, *, key, dtype, lower=None, upper=None):
+    """The embedding ``model.embedding`` describes. The networks feed it inputs already mapped
+    from [lower, upper] onto [-1, 1], so periods (given in the problem's units) are rescaled."""
     if cfg is None:
         return None
-    cfg = dict(cfg)
-    kind = cfg.pop("type", None)
-    try:
-        if kind == "fourier":
-            emb = FourierFeatures(in_size, int(cfg.pop("features", 64)), float(cfg.pop("scale", 1.0)), key=key)
-            emb = jax.tree.map(lambda a: a.astype(dtype), emb)
-        elif kind == "periodic":
-            axes = cfg.pop("axes", [0])
-            axes = [int(a) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
-            periods = cfg.pop("periods")
-            periods = [float(p) for p in (periods if isinstance(periods, (list, tuple)) else [periods])]
-            if lower is not None and len(axes) == len(periods) and all(0 <= a < in_size for a in axes):
-                periods = [p * 2.0 / (upper[a] - lower[a]) for a, p in zip(axes, periods)]
-            harmonics = int(cfg.pop("harmonics", 1))
-            emb = PeriodicEmbedding(in_size, axes, periods, harmonics)
-            emb = jax.tree.map(lambda a: a.astype(dtype), emb)
-        else:
-            raise ValueError(f"model.embedding: unknown type {kind!r} (use 'fourier' or 'periodic')")
-    except KeyError as e:
-        raise ValueError(f"model.embedding ({kind}) needs the key {e.args[0]!r}") from None
-    if cfg:
-        raise ValueError(f"model.embedding ({kind}): unknown key(s) {sorted(cfg)}")
-    return emb
+    if cfg.type == "fourier":
+        features = 64 if cfg.features is None else cfg.features
+        emb = FourierFeatures(in_size, features, 1.0 if cfg.scale is None else cfg.scale, key=key)
+    elif cfg.type == "periodic":
+        axes = [0] if cfg.axes is None else list(cfg.axes)
+        periods = list(cfg.periods)
+        bad = [a for a in axes if not 0 <= a < in_size]
+        if bad:
+            raise ValueError(f"model.embedding.axes: axis {bad[0]} out of range for a {in_size}-dimensional problem")
+        if len(axes) != len(periods):
+            raise ValueError(f"model.embedding: {len(axes)} axes but {len(periods)} periods")
+        if lower is not None:
+            periods = [p * 2.0 / (upper[a] - lower[a]) for a, p in zip(axes, periods)]
+        emb = PeriodicEmbedding(in_size, axes, periods, 1 if cfg.harmonics is None else cfg.harmonics)
+    else:  # the schema admits no other type
+        raise ValueError(f"model.embedding: unknown type {cfg.type!r} (use 'fourier' or 'periodic')")
+    return jax.tree.map(lambda a: a.astype(dtype), emb)
 
 
-def build_model(problem, model_cfg: ModelConfig, *, key) -> MLP:
-    """The MLP for `problem`: one input per coordinate, one output per output name, inputs
-    mapped from the domain's bounding box onto [-1, 1]."""
+NETWORKS = {"mlp": MLP, "modified_mlp": ModifiedMLP, "pirate": PirateNet, "resnet": ResNet}
+
+
+def build_model(problem, model_cfg: ModelConfig, *, key):
+    """The network ``model.type`` names for `problem`: one input per coordinate, one output
+    per output name, inputs mapped from the domain's bounding box onto [-1, 1]."""
     dtype = set_precision(model_cfg.dtype)
     dim, n_out = problem.domain.dim, len(problem.outputs)
     with jax.ensure_compile_time_eval():  # concrete even under eval_shape
         lo, hi = ([float(v) for v in np.asarray(b)] for b in problem.domain.bbox())
     ekey, mkey = jax.random.split(key)
     emb = build_embedding(model_cfg.embedding, dim, key=ekey, dtype=dtype, lower=lo, upper=hi)
-    return MLP(
+    fact = model_cfg.factorization
+    size = model_cfg.n_blocks if model_cfg.type in ("pirate", "resnet") else model_cfg.n_depth
+    model = NETWORKS[model_cfg.type](
         dim,
         n_out,
         model_cfg.width,
-        model_cfg.depth,
+        size,
         model_cfg.activation,
         key=mkey,
         embedding=emb,
-        factorization=model_cfg.factorization,
+        factorization=None if fact is None else {"mean": fact.mean, "std": fact.std},
         input_lower=lo,
         input_upper=hi,
         dtype=dtype,
     )
+    if model_cfg.least_squares_init:
+        model = least_squares_output(model, problem, key=jax.random.fold_in(key, 1))
+    return model
+
+
+@eqx.filter_jit
+def least_squares_output(model: PirateNet, problem, *, key, points: int = 256) -> PirateNet:
+    """The PirateNet with its output layer fitted by (ridge-regularised) least squares to the
+    values the problem's Dirichlet and Initial conditions prescribe, at ``points`` samples of
+    each. With every skip weight alpha at 0 the network is linear in that layer, so this is
+    the best start for those conditions (Wang et al. 2024). Outputs no such condition names,
+    and problems with a hard constraint, keep the random layer."""
+    if problem.has_constraint:
+        return model
+    features, targets = {}, {}
+    for i, term in enumerate(problem.terms()):
+        c = term.condition
+        if not isinstance(c, (Dirichlet, Initial)):
+            continue
+        xs = term.sample(problem, jax.random.fold_in(key, i), points).astype(model.alpha.dtype)
+        features.setdefault(c.output, []).append(jax.vmap(model.features)(xs))
+        targets.setdefault(c.output, []).append(jax.vmap(lambda x, c=c: _value_at(c.value, x))(xs))
+    W, b = model.output.weight, model.output.bias
+    for name in features:
+        o = problem.outputs.index(name)
+        F = jnp.concatenate(features[name])
+        A = jnp.concatenate([F, jnp.ones((F.shape[0], 1), F.dtype)], axis=1)
+        g = jnp.concatenate(targets[name])
+        gram = A.T @ A
+        ridge = 1e-6 * jnp.trace(gram) / gram.shape[0]
+        w = jnp.linalg.solve(gram + ridge * jnp.eye(gram.shape[0], dtype=gram.dtype), A.T @ g)
+        W, b = W.at[o].set(w[:-1]), b.at[o].set(w[-1])
+    layer = model.output
+    V = W if layer.log_scale is None else W / jnp.exp(layer.log_scale)[:, None]
+    return eqx.tree_at(lambda m: (m.output.V, m.output.bias), model, (V, b))

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from ..config import ConfigError
-from ..nn import MLP
+from ..nn import AbstractNetwork, trainable_filter
 from ..problem import Problem, unknowns_filter
 from ._model import build_model
 from ._phases import optimiser_from_signature
@@ -28,7 +28,7 @@ class TrainState(eqx.Module):
     - ``pool``, ``pool_prob``: RAD candidates and their probabilities (None without RAD)
     """
 
-    model: MLP
+    model: AbstractNetwork
     problem: Problem
     opt_state: object
     key: jax.Array
@@ -41,14 +41,11 @@ class TrainState(eqx.Module):
 
 
 def trainable(tree):
-    """Filter spec of what the optimiser trains in ``(model, problem)``: every inexact array
-    of the model except the fixed embedding matrices, and the problem's fields marked
-    ``unknown`` (its other arrays are fixed data)."""
+    """Filter spec of what the optimiser trains in ``(model, problem)``: the model's own
+    filter (every inexact array but those its modules mark fixed, e.g. Fourier matrices), and
+    the problem's fields marked ``unknown`` (its other arrays are fixed data)."""
     model, problem = tree
-    spec_m = jax.tree.map(eqx.is_inexact_array, model)
-    if model.embedding is not None:
-        spec_m = eqx.tree_at(lambda m: m.embedding, spec_m, jax.tree.map(lambda _: False, model.embedding))
-    return spec_m, unknowns_filter(problem)
+    return trainable_filter(model), unknowns_filter(problem)
 
 
 def split_params(state: TrainState):
