@@ -134,9 +134,9 @@ def test_a_failed_line_search_keeps_the_parameters(name):
     if name in ("bfgs", "ssbroyden"):
         assert bool(out.opt_state[0].skip)  # H restarted, no update on the next step
     if name == "lm":
-        assert float(out.opt_state.damping) > opt.damping and int(out.opt_state.rejected) == 1
+        assert float(out.opt_state.damping) > opt.damping and int(out.opt_state.failures) == 1
     if name == "engd":
-        assert int(out.opt_state.failed) == 1 and float(out.opt_state.damping) == opt.damping * opt.increase
+        assert int(out.opt_state.failures) == 1 and float(out.opt_state.damping) == opt.damping * opt.increase
 
 
 # --- residual Jacobian --------------------------------------------------------------------

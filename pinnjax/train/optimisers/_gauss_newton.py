@@ -5,7 +5,9 @@ objective: ``weighted_residual_jacobian`` in ``train/_loss.py``.)"""
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, cho_solve
 
@@ -44,3 +46,19 @@ class AbstractGaussNewton(AbstractOptimiser):
     def __post_init__(self):
         check_choice("form", self.form, FORMS)
         check_choice("jacobian", self.jacobian, JACOBIANS)
+
+    def init(self, params):
+        dtype = jax.tree.leaves(params)[0].dtype
+        return DampingState(jnp.asarray(self.damping, dtype), jnp.asarray(0, jnp.int32))
+
+
+class DampingState(NamedTuple):
+    damping: jax.Array  # the current damping
+    failures: jax.Array  # steps in this phase that did not lower the loss (int32)
+
+
+def next_damping(state: DampingState, ok, after_success, after_failure, low, high) -> DampingState:
+    """The damping `after_success` (a step that lowered the loss) or `after_failure` (counted),
+    kept in [low, high]."""
+    lam = jnp.clip(jnp.where(ok, after_success, after_failure), low, high)
+    return DampingState(lam.astype(state.damping.dtype), state.failures + jnp.where(ok, 0, 1).astype(jnp.int32))

@@ -13,18 +13,11 @@ conditioned ``J^T J`` is huge and even ``2^-19`` of it overshoots.)"""
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 
 from ._base import Objective, StepOut, nan_losses
-from ._gauss_newton import AbstractGaussNewton, gauss_newton_step
-
-
-class ENGDState(NamedTuple):
-    damping: jax.Array
-    failed: jax.Array  # failed line searches in this phase (int32)
+from ._gauss_newton import AbstractGaussNewton, gauss_newton_step, next_damping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +27,6 @@ class ENGD(AbstractGaussNewton):
     damping: float = 1e-10
     increase: float = 10.0
     grid: int = 20
-
-    def init(self, params):
-        dtype = jax.tree.leaves(params)[0].dtype
-        return ENGDState(jnp.asarray(self.damping, dtype), jnp.asarray(0, jnp.int32))
 
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
@@ -50,7 +39,6 @@ class ENGD(AbstractGaussNewton):
         best = jnp.argmin(trial_values)
         ok = trial_values[best] < value
         new = unravel(jnp.where(ok, flat + etas[best] * d, flat))
-        damping = jnp.where(ok, jnp.maximum(opt_state.damping / self.increase, self.damping),
-                            opt_state.damping * self.increase).astype(opt_state.damping.dtype)
-        state = ENGDState(damping, opt_state.failed + jnp.where(ok, 0, 1).astype(jnp.int32))
+        lam = opt_state.damping
+        state = next_damping(opt_state, ok, lam / self.increase, lam * self.increase, self.damping, jnp.inf)
         return StepOut(new, state, value, nan_losses(objective, params, value), objective.weights)

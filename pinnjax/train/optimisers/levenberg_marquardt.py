@@ -6,18 +6,10 @@ when it lowers the loss (then ``lambda *= decrease``), rejected otherwise (param
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
-
-import jax
 import jax.numpy as jnp
 
 from ._base import Objective, StepOut, nan_losses
-from ._gauss_newton import AbstractGaussNewton, gauss_newton_step
-
-
-class LMState(NamedTuple):
-    damping: jax.Array
-    rejected: jax.Array  # steps rejected in this phase (int32)
+from ._gauss_newton import AbstractGaussNewton, gauss_newton_step, next_damping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,10 +21,6 @@ class LevenbergMarquardt(AbstractGaussNewton):
     decrease: float = 0.3
     min_damping: float = 1e-12
     max_damping: float = 1e10
-    def init(self, params):
-        dtype = jax.tree.leaves(params)[0].dtype
-        return LMState(jnp.asarray(self.damping, dtype), jnp.asarray(0, jnp.int32))
-
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
         r, J, flat, unravel = objective.residual_jacobian(params, self.jacobian)
@@ -41,8 +29,7 @@ class LevenbergMarquardt(AbstractGaussNewton):
         trial = flat + delta
         trial_value = objective.loss(unravel(trial))
         accept = (trial_value < value) & jnp.all(jnp.isfinite(trial))
-        lam = jnp.where(accept, opt_state.damping * self.decrease, opt_state.damping * self.increase)
-        lam = jnp.clip(lam, self.min_damping, self.max_damping).astype(opt_state.damping.dtype)
+        lam = opt_state.damping
+        state = next_damping(opt_state, accept, lam * self.decrease, lam * self.increase, self.min_damping, self.max_damping)
         new = unravel(jnp.where(accept, trial, flat))
-        state = LMState(lam, opt_state.rejected + jnp.where(accept, 0, 1).astype(jnp.int32))
         return StepOut(new, state, value, nan_losses(objective, params, value), objective.weights)
