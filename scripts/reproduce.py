@@ -49,13 +49,24 @@ DEFAULT_CONFIGS = [
 ]
 
 
+def _quick(config: str) -> list[str]:
+    """QUICK; for a recipe with train.phases, 1000 steps of its first phase and 200 of the others."""
+    from pinnjax.config import load_config
+
+    phases = load_config(ROOT / "configs" / f"{config}.yaml").train.phases
+    if phases is None:
+        return QUICK
+    steps = [f"train.phases.{i}.steps={1000 if i == 0 else 200}" for i in range(len(phases))]
+    return steps + [o for o in QUICK if not o.startswith(("train.steps=", "train.lbfgs_steps="))]
+
+
 def run_one(config: str, seed: int, out: Path, quick: bool, extra: list[str]) -> dict:
     run_dir = out / "runs" / f"{config}-seed{seed}{'-quick' if quick else ''}"
     if (run_dir / "metrics.json").exists():
         (run_dir / "metrics.json").unlink()
     cmd = [sys.executable, "-m", "pinnjax", "run", str(ROOT / "configs" / f"{config}.yaml"),
            "--out", str(run_dir), "--set", f"seed={seed}"]
-    for o in (QUICK if quick else []) + extra:
+    for o in (_quick(config) if quick else []) + extra:
         cmd += ["--set", o]
     if run_dir.exists():  # a rerun starts clean, so it gives the same numbers
         import shutil
