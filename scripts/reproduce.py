@@ -152,6 +152,18 @@ def recipe_chain(config: Path) -> str:
         chain.append(str(path.relative_to(ROOT / "configs")) if path.is_relative_to(ROOT / "configs") else str(path))
 
 
+def _quick(config: str, protocol: str) -> list[str]:
+    """QUICK; for a recipe with train.phases, 1000 steps of its first phase and 200 of the
+    others; a protocol fixes the optimiser, so --quick then only shortens it (no L-BFGS added)."""
+    from pinnjax.config import load_config
+
+    phases = load_config(ROOT / "configs" / f"{config}.yaml").train.phases
+    if phases is None:
+        return [o for o in QUICK if protocol == "default" or not o.startswith("train.lbfgs_steps")]
+    steps = [f"train.phases.{i}.steps={1000 if i == 0 else 200}" for i in range(len(phases))]
+    return steps + [o for o in QUICK if not o.startswith(("train.steps=", "train.lbfgs_steps="))]
+
+
 # --- accuracy runs ------------------------------------------------------------------------------
 
 
@@ -162,9 +174,7 @@ def run_one(config: str, seed: int, out: Path, quick: bool, protocol: str, extra
         shutil.rmtree(run_dir)
     config_path = ROOT / "configs" / f"{config}.yaml"
     cmd = [sys.executable, "-m", "pinnjax", "run", str(config_path), "--out", str(run_dir), "--set", f"seed={seed}"]
-    # a protocol fixes the optimiser: --quick then only shortens it (no L-BFGS added)
-    quick_overrides = [o for o in QUICK if protocol == "default" or not o.startswith("train.lbfgs_steps")]
-    for o in PROTOCOLS[protocol] + (quick_overrides if quick else []) + extra:
+    for o in PROTOCOLS[protocol] + (_quick(config, protocol) if quick else []) + extra:
         cmd += ["--set", o]
     started, t0 = time.time(), time.perf_counter()
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -256,7 +266,11 @@ def derive(name: str, data: dict) -> dict:
 
 # Results files whose table another script renders: name -> (module in scripts/, function of
 # the JSON data returning the Markdown). reproduce.py still runs and checks them.
-SCRIPT_RENDERERS = {"optimisers": ("bench_optimisers", "markdown")}
+SCRIPT_RENDERERS = {
+    "optimisers": ("bench_optimisers", "markdown"),
+    "optimisers_linalg": ("bench_optimisers", "linalg_markdown"),
+    "optimisers_recipes": ("bench_optimisers", "recipes_markdown"),
+}
 
 
 def renderer(name: str):

@@ -449,13 +449,27 @@ def _readme_accuracy(data) -> list[str]:
     return lines + [""]
 
 
+def _readme_optimisers(data) -> list[str]:
+    lines = ["**Optimiser recipes** (`results/optimisers_recipes.md`, from runs of the shipped configs "
+             "`pinnjax run configs/<problem>.yaml`, tabulated by `scripts/bench_optimisers.py --collect`; the CPU was "
+             "shared with other jobs, so the seconds are not an idle machine's):", "",
+             "| problem | recipe | L2 relative error | bar | bar met | train s |", "|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        recipe = " + ".join(f"{ph['optimiser']} {ph['steps']}" for ph in r["phases"] or [])
+        met = {True: "yes", False: "no"}[r["bar"] is not None and r["l2re"] <= r["bar"]]
+        lines.append(f"| {r['problem']} | {r['dtype']}, {r['depth']} x {r['width']}, {recipe} | {r['l2re']:.2e} | "
+                     f"{fmt(r['bar'], '.0e')} | {met} | {r['train_seconds']:.0f} |")
+    return lines + [""]
+
+
 def render_readme(results: dict) -> str:
     """The README's measured-figures section from the results JSON (by file stem)."""
     lines = ["Every figure in this section is generated from `results/*.json` by `python scripts/reproduce.py "
              "--render` and checked by `--check` (CI runs it); the files in `results/` say which command, commit "
              "and machine made each. Rows marked legacy were made before provenance was recorded.", ""]
     sections = (("derivatives", _readme_derivatives), ("peers", _readme_peers),
-                ("regularisation", _readme_regularisation), ("accuracy", _readme_accuracy))
+                ("regularisation", _readme_regularisation), ("optimisers_recipes", _readme_optimisers),
+                ("accuracy", _readme_accuracy))
     for name, section in sections:
         if name in results:
             lines += section(results[name])

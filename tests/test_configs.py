@@ -6,9 +6,11 @@ import pathlib
 import pytest
 
 from pinnjax.cli import main
+from pinnjax.config import load_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml") if p.stem != "base")
+# family_*.yaml are recipes the problem configs inherit (no problem of their own)
+CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml") if p.stem != "base" and not p.stem.startswith("family_"))
 
 SMOKE = [
     "train.steps=4", "train.lbfgs_steps=2", "train.scan_steps=2", "train.log_every=2",
@@ -20,8 +22,6 @@ SMOKE = [
 
 def _size_override(path) -> str:
     """Two hidden layers, or one block for the residual networks (their key is `blocks`)."""
-    from pinnjax.config import load_config
-
     return "model.blocks=1" if load_config(path).model.type in ("pirate", "resnet") else "model.depth=2"
 
 
@@ -32,13 +32,20 @@ def test_every_config_is_smoke_tested():
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_smoke_run(name, tmp_path):
     out = tmp_path / "run"
-    args = ["run", str(ROOT / "configs" / f"{name}.yaml"), "--out", str(out)]
-    for s in SMOKE + [_size_override(ROOT / "configs" / f"{name}.yaml")]:
+    path = ROOT / "configs" / f"{name}.yaml"
+    args = ["run", str(path), "--out", str(out)]
+    smoke, expected = SMOKE, 6  # 4 Adam + 2 L-BFGS
+    phases = load_config(path).train.phases
+    if phases is not None:  # a recipe with train.phases: 4 steps of the first, 2 of each other
+        smoke = [s for s in SMOKE if not s.startswith(("train.steps=", "train.lbfgs_steps="))]
+        smoke += [f"train.phases.{i}.steps={4 if i == 0 else 2}" for i in range(len(phases))]
+        expected = 4 + 2 * (len(phases) - 1)
+    for s in smoke + [_size_override(path)]:
         args += ["--set", s]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("steps", "train_seconds", "compile_seconds", "steps_per_second", "versions", "seed", "git_revision"):
         assert key in metrics, key
-    assert metrics["steps"] == 6  # 4 Adam + 2 L-BFGS
+    assert metrics["steps"] == expected
     assert (out / "config.yaml").is_file() and (out / "history.csv").is_file()
     assert any((out / "checkpoints").iterdir())

@@ -141,7 +141,7 @@ def _leaves_equal(a, b):
 
 
 _TIMING = {"train_seconds", "adam_seconds", "lbfgs_seconds", "compile_seconds",
-           "steps_per_second", "lbfgs_steps_per_second"}
+           "steps_per_second", "lbfgs_steps_per_second", "phase_seconds", "phase_steps_per_second"}
 
 
 # --- pieces ----------------------------------------------------------------------------
@@ -373,30 +373,42 @@ def _kill_after(proc, path, timeout=240):
     assert proc.returncode == -signal.SIGKILL
 
 
-def _kill_resume_and_compare(tmp_path, script_text):
-    """SIGKILL a real run after its first checkpoint (Adam phase), resume it in a fresh process,
-    kill it again inside the L-BFGS phase, resume again; compare with an unbroken run."""
-    script = tmp_path / "killrun.py"
+def kill_twice_and_finish(tmp_path, script_text, name, kills, after_first_kill=None):
+    """Run `script_text` (a module `name` defining ``CFG`` and ``KillPoisson``) unbroken, and
+    beside it a run SIGKILLed right after its checkpoints at steps ``kills[0]`` and
+    ``kills[1]``, each time resumed in a fresh process. Returns (module, whole, broken)."""
+    script = tmp_path / f"{name}.py"
     script.write_text(textwrap.dedent(script_text))
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     ref = _spawn(script, whole, "fresh")  # runs beside the first broken run
     p = _spawn(script, broken, "fresh", slow=1.5)
-    _kill_after(p, broken / "checkpoints" / "step_00000100.eqx")
-    assert [s for s, _ in list_checkpoints(broken / "checkpoints")] == [100]
+    _kill_after(p, broken / "checkpoints" / f"step_{kills[0]:08d}.eqx")
+    if after_first_kill is not None:
+        after_first_kill(broken)
     p = _spawn(script, broken, "resume", slow=1.5)
-    _kill_after(p, broken / "checkpoints" / "step_00000300.eqx")
+    _kill_after(p, broken / "checkpoints" / f"step_{kills[1]:08d}.eqx")
     p = _spawn(script, broken, "resume")
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err.decode()[-3000:]
     _, err = ref.communicate(timeout=300)
     assert ref.returncode == 0, err.decode()[-3000:]
-
     sys.path.insert(0, str(tmp_path))
     try:
-        sys.modules.pop("killrun", None)
-        mod = importlib.import_module("killrun")
+        sys.modules.pop(name, None)
+        mod = importlib.import_module(name)
     finally:
         sys.path.remove(str(tmp_path))
+    return mod, whole, broken
+
+
+def _kill_resume_and_compare(tmp_path, script_text):
+    """SIGKILL a real run after its first checkpoint (Adam phase), resume it in a fresh process,
+    kill it again inside the L-BFGS phase, resume again; compare with an unbroken run."""
+
+    def only_first(broken):
+        assert [s for s, _ in list_checkpoints(broken / "checkpoints")] == [100]
+
+    mod, whole, broken = kill_twice_and_finish(tmp_path, script_text, "killrun", (100, 300), only_first)
     a, ha = load_run_state(mod.KillPoisson(), mod.CFG, whole)
     b, hb = load_run_state(mod.KillPoisson(), mod.CFG, broken)
     assert ha["step"] == hb["step"] == 350

@@ -149,17 +149,37 @@ def _apply_override(tree: dict, text: str) -> None:
         raise _yaml_error(f"override {text!r}", e) from None
     node = tree
     for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):  # e.g. train.phases.1.steps=500
+            node = _list_item(node, part, text)
+            continue
         child = node.get(part)
         if child is None:
             child = node[part] = {}
-        elif not isinstance(child, dict):
+        elif not isinstance(child, (dict, list)):
             prefix = ".".join(parts[: i + 1])
             raise ConfigError(
                 f"override {text!r}: key '{prefix}' is not a mapping "
                 f"(got {_type_name(child)})"
             )
         node = child
-    node[parts[-1]] = value
+    if isinstance(node, list):
+        index = _list_index(node, parts[-1], text)
+        node[index] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _list_index(node: list, part: str, text: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"override {text!r}: {part!r} is not an index of a list of {len(node)}")
+    return int(part)
+
+
+def _list_item(node: list, part: str, text: str):
+    item = node[_list_index(node, part, text)]
+    if not isinstance(item, (dict, list)):
+        raise ConfigError(f"override {text!r}: item {part} is not a mapping (got {_type_name(item)})")
+    return item
 
 
 # --- validation ----------------------------------------------------------------------
@@ -334,6 +354,13 @@ def _check_consistency(cfg: RunConfig) -> None:
             f"key 'sampling.rad_pool' ({s.rad_pool}) must be >= sampling.interior "
             f"({s.interior}) when sampling.rad is true"
         )
+    # the optimisers live with the trainer
+    from ..train._phases import phases_from_config
+
+    try:
+        phases_from_config(cfg.train, s)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 # --- public API ----------------------------------------------------------------------

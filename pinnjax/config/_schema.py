@@ -115,6 +115,10 @@ class TrainConfig:
     log_every: int = _positive(100)
     checkpoint_every: int = _positive(1000)
     scan_steps: int = _positive(100)  # steps per compiled lax.scan chunk
+    # Ordered optimiser phases, e.g. [{optimiser: adam, steps: 3000},
+    # {optimiser: ssbroyden, steps: 5000, resample_every: 500}]; None: the shorthand
+    # `steps` Adam steps then `lbfgs_steps` L-BFGS steps.
+    phases: list[dict[str, Any]] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,11 +30,12 @@ from ..io import (
 )
 from ._evaluate import errors, eval_set, read_history
 from ._model import precision
+from ._phases import phase_index
 from ._plots import make_plots
 from ._resume import load_newest_state
 from ._spec import TrainSpec, learning_rate, make_spec
-from ._state import ADAM, LBFGS, TrainState, init_state, load_state, split_params, structure
-from ._step import adam_chunk, lbfgs_chunk, start_lbfgs
+from ._state import TrainState, init_state, load_state, split_params, structure
+from ._step import phase_chunk, start_phase
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -48,9 +49,9 @@ class NonFiniteLossError(FloatingPointError):
 
 def chunk_boundaries(spec: TrainSpec, checkpoint_every: int, eval_every: int, start: int, end: int) -> list[int]:
     """Steps in (start, end] where a chunk ends: multiples of scan_steps, checkpoint_every and
-    eval.every, the Adam/L-BFGS switch and the end. They depend only on the step, never on
+    eval.every, the ends of the phases and the end. They depend only on the step, never on
     where a run started, so a resumed run takes the same chunks as an unbroken one."""
-    marks = {spec.adam_steps, spec.total_steps}
+    marks = set(spec.phase_ends)
     for every in (spec.scan_steps, checkpoint_every, eval_every):
         marks.update(range(every * (start // every + 1), end + 1, every))
     return sorted(m for m in marks if start < m <= end)
@@ -124,20 +125,21 @@ def fit(problem, cfg: RunConfig, run_dir, *, resume: bool = False, progress: boo
     - ``history.csv``: every ``train.log_every`` steps (and where evaluated): step, phase,
       loss, ``loss_<term>``, ``weight_<term>`` (gradnorm), l2re (when evaluated), lr and
       ``elapsed`` (training seconds: compilation and evaluation excluded). A row's losses are
-      those of the step that ended there; L-BFGS rows are on its fixed batch.
+      those of the step that ended there, on that step's batch; ``phase`` names the optimiser.
     - ``metrics.json`` (also returned) and, with ``output.plots``, ``plots/*.png``
     - ``config.yaml``: the resolved config
 
-    Adam runs for ``train.steps`` steps, then L-BFGS for ``train.lbfgs_steps`` on a batch drawn
-    once at the switch. `resume` continues from the newest checkpoint in ``run_dir/checkpoints``
-    that verifies (from scratch if there is none; a corrupted newer one is named on stderr and
-    renamed ``*.eqx.corrupt``) to the configured number of steps, which may be larger
+    The phases of ``train.phases`` run in order (without it: Adam for ``train.steps`` steps,
+    then L-BFGS for ``train.lbfgs_steps`` on a batch drawn once at the switch). `resume`
+    continues from the newest checkpoint in ``run_dir/checkpoints`` that verifies (from
+    scratch if there is none; a corrupted newer one is named on stderr and renamed
+    ``*.eqx.corrupt``) to the configured number of steps, which may be larger
     than before; the history is kept. Without `resume`, a folder that already holds
     checkpoints is an error. `progress`: a progress bar on stderr (None: only when stderr is a
     terminal).
 
-    Raises ``NonFiniteLossError`` naming the step and the term(s) when the loss goes NaN/inf;
-    checkpoints written before it are left untouched.
+    Raises ``NonFiniteLossError`` naming the step, the phase and the term(s) when the loss
+    goes NaN/inf in any phase; checkpoints written before it are left untouched.
 
     The run works inside ``precision(model.dtype)``: 64-bit JAX on for a float64 run, off for
     a float32 one, while it runs; the caller's JAX settings are left as they were.
@@ -159,7 +161,7 @@ def _fit(problem, cfg, run_dir, resume, progress):
     ckpt_dir = None if run_dir is None else run_dir / "checkpoints"
     t, ev = cfg.train, cfg.eval
 
-    run = {"train_seconds": 0.0, "adam_seconds": 0.0, "lbfgs_seconds": 0.0, "best_l2re": None}
+    run = {"train_seconds": 0.0, "phase_seconds": [0.0] * len(spec.phases), "best_l2re": None}
     history: list[dict] = []
     latest = None if ckpt_dir is None else latest_checkpoint(ckpt_dir)
     if latest is not None and not resume:
@@ -174,6 +176,8 @@ def _fit(problem, cfg, run_dir, resume, progress):
         )
     if latest is not None:
         run.update(read_checkpoint_info(latest)["metadata"].get("run", {}))
+        secs = list(run.get("phase_seconds", []))[: len(spec.phases)]
+        run["phase_seconds"] = secs + [0.0] * (len(spec.phases) - len(secs))  # phases may have changed
         history = [r for r in read_history(run_dir) if r["step"] <= int(state.step)]
     else:
         state = init_state(problem, spec, cfg.model, seed=cfg.seed)
@@ -186,28 +190,26 @@ def _fit(problem, cfg, run_dir, resume, progress):
 
     step = int(state.step)
     bar = _make_bar(progress, spec.total_steps, step)
-    compile_seconds, rates, compiled = 0.0, {"adam": [], "lbfgs": []}, set()
+    compile_seconds, rates, compiled = 0.0, [[] for _ in spec.phases], set()
     last_eval = {}
     try:
         for end in chunk_boundaries(spec, t.checkpoint_every, ev.every, step, spec.total_steps):
-            phase = "adam" if step < spec.adam_steps else "lbfgs"
-            chunk = adam_chunk if phase == "adam" else lbfgs_chunk
-            if phase == "adam" and int(state.phase) == LBFGS:  # resumed with more Adam steps
-                state = eqx.tree_at(lambda s: s.phase, state, jnp.asarray(ADAM, jnp.int32))
-            if phase == "lbfgs" and int(state.phase) == ADAM:
+            index = phase_index(spec.phases, step)
+            phase = spec.phases[index].name
+            if int(state.phase) != index:  # a new phase (or a resumed run whose phase changed)
                 t0 = time.perf_counter()
-                state = jax.block_until_ready(start_lbfgs(spec, state))
+                state = jax.block_until_ready(start_phase(spec, index, state))
                 compile_seconds += time.perf_counter() - t0
-            if phase not in compiled:
+            if index not in compiled:
                 # zero steps: compiles (or finds the cached executable) and changes nothing
                 t0 = time.perf_counter()
-                jax.block_until_ready(chunk(spec, state, jnp.asarray(0, jnp.int32)))
+                jax.block_until_ready(phase_chunk(spec, index, state, jnp.asarray(0, jnp.int32)))
                 compile_seconds += time.perf_counter() - t0
-                compiled.add(phase)
+                compiled.add(index)
 
             n = end - step
             t0 = time.perf_counter()
-            new_state, out = chunk(spec, state, jnp.asarray(n, jnp.int32))
+            new_state, out = phase_chunk(spec, index, state, jnp.asarray(n, jnp.int32))
             totals, terms, weights = (np.asarray(a)[:n] for a in jax.block_until_ready(out))
             dt = time.perf_counter() - t0
             _raise_if_not_finite(spec, totals, terms, step, phase, ckpt_dir)
@@ -217,12 +219,12 @@ def _fit(problem, cfg, run_dir, resume, progress):
             elapsed0 = run["train_seconds"]
             for j in range(n):
                 s = step + j + 1
-                if s % t.log_every == 0 or s in (spec.adam_steps, spec.total_steps) or (s == end and evaluate_now):
+                if s % t.log_every == 0 or s in spec.phase_ends or (s == end and evaluate_now):
                     history.append(_row(spec, s, phase, totals[j], terms[j], weights[j], elapsed0 + dt * (j + 1) / n))
             run["train_seconds"] += dt
-            run[f"{phase}_seconds"] += dt
+            run["phase_seconds"][index] += dt
             if n == spec.scan_steps:
-                rates[phase].append(n / dt)
+                rates[index].append(n / dt)
             step = end
 
             if evaluate_now:
@@ -292,14 +294,20 @@ def _raise_if_not_finite(spec, totals, terms, start, phase, ckpt_dir):
 
 def _metrics(spec, state, history, run, ev, compile_seconds, rates, cfg, data) -> dict:
     last = history[-1] if history else {}
-    adam_done = min(int(state.step), spec.adam_steps)
-    lbfgs_done = int(state.step) - adam_done
+    phases = []
+    for i, ph in enumerate(spec.phases):
+        done = min(max(int(state.step) - ph.start, 0), ph.steps)
+        secs = run["phase_seconds"][i] if i < len(run["phase_seconds"]) else 0.0
+        rate = statistics.median(rates[i]) if rates[i] else (done / secs if secs > 0 and done else None)
+        phases.append({"optimiser": ph.name, "steps": done, "seconds": secs, "rate": rate})
 
-    def rate(phase, done):
-        if rates[phase]:
-            return statistics.median(rates[phase])
-        secs = run[f"{phase}_seconds"]
-        return done / secs if secs > 0 and done else None
+    def total(key, adam):  # the first phase vs the later ones (the Adam -> L-BFGS shorthand)
+        picked = phases[:1] if adam else phases[1:]
+        return sum(p[key] for p in picked)
+
+    def rate(adam):
+        picked = [p for p in (phases[:1] if adam else phases[1:]) if p["steps"]]
+        return picked[-1]["rate"] if picked else None
 
     m = {
         "l2re": ev.get("l2re"),
@@ -307,14 +315,17 @@ def _metrics(spec, state, history, run, ev, compile_seconds, rates, cfg, data) -
         "max_error": ev.get("max_error"),
         "eval_points": 0 if data is None else int(data.points.shape[0]),
         "steps": int(state.step),
-        "adam_steps": adam_done,
-        "lbfgs_steps": lbfgs_done,
+        "adam_steps": total("steps", True),
+        "lbfgs_steps": total("steps", False),
         "train_seconds": run["train_seconds"],
-        "adam_seconds": run["adam_seconds"],
-        "lbfgs_seconds": run["lbfgs_seconds"],
+        "adam_seconds": total("seconds", True),
+        "lbfgs_seconds": total("seconds", False),
         "compile_seconds": compile_seconds,
-        "steps_per_second": rate("adam", adam_done),
-        "lbfgs_steps_per_second": rate("lbfgs", lbfgs_done),
+        "steps_per_second": rate(True),
+        "lbfgs_steps_per_second": rate(False),
+        "phases": [{"optimiser": p["optimiser"], "steps": p["steps"]} for p in phases],
+        "phase_seconds": [p["seconds"] for p in phases],
+        "phase_steps_per_second": [p["rate"] for p in phases],
         "final_loss": last.get("loss"),
     }
     for nm in spec.term_names:

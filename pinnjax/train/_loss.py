@@ -3,8 +3,10 @@ causal weighting in time (Wang et al. 2024)."""
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 
 from ._spec import TrainSpec, active_terms
 
@@ -58,3 +60,45 @@ def term_grad_norms(loss_vector_fn, params) -> jax.Array:
     jac = jax.jacrev(loss_vector_fn)(params)
     sq = [jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1) for g in jax.tree.leaves(jac)]
     return jnp.sqrt(sum(sq))
+
+
+def weighted_residuals(spec: TrainSpec, problem, model, points, weights) -> jax.Array:
+    """The flat vector ``r`` of all residual components, each term scaled by
+    ``sqrt(fixed_i * weights_i / size_i)`` so that ``sum(r**2)`` is the weighted loss (no
+    causal weighting): the least-squares form the Gauss-Newton family works on."""
+    out = []
+    for i, (term, pts) in enumerate(zip(active_terms(problem, spec), points)):
+        r = term.residuals(problem, model, pts).astype(spec.jnp_dtype)
+        scale = jnp.sqrt(spec.fixed_weights[i] * weights[i] / r.size)
+        out.append(scale * r.reshape(-1))
+    return jnp.concatenate(out)
+
+
+def weighted_residual_jacobian(spec: TrainSpec, params, rest, points, weights, method: str = "jacrev"):
+    """``(r, J, flat, unravel)``: `weighted_residuals` at ``(params, rest)``, its Jacobian
+    (N, P) with respect to the flat parameters, the flat parameters and the map back.
+
+    Generic autodiff, any network: per collocation point, ``jax.jacrev`` (or ``jacfwd``) of
+    that point's residual, vmapped over the points (differentiating the batched residual
+    instead would cost N full-batch backward passes)."""
+    flat, unravel = ravel_pytree(params)
+
+    def at(fl):
+        model, problem = eqx.combine(unravel(fl), rest)
+        return model, problem
+
+    rs, js = [], []
+    model, problem = at(flat)
+    for i, (term, pts) in enumerate(zip(active_terms(problem, spec), points)):
+
+        def one(fl, s, term=term):
+            m, pr = at(fl)
+            return term.residuals(pr, m, s[None]).astype(spec.jnp_dtype).reshape(-1)
+
+        r = term.residuals(problem, model, pts).astype(spec.jnp_dtype)
+        jac = jax.jacrev(one) if method == "jacrev" else jax.jacfwd(one)
+        J = jax.vmap(jac, in_axes=(None, 0))(flat, pts)  # (N, k, P)
+        scale = jnp.sqrt(spec.fixed_weights[i] * weights[i] / r.size)
+        rs.append(scale * r.reshape(-1))
+        js.append(scale * J.reshape(-1, flat.shape[0]))
+    return jnp.concatenate(rs), jnp.concatenate(js), flat, unravel

@@ -6,11 +6,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-import jax
 import jax.numpy as jnp
-import optax
 
 from ..config import ConfigError, RunConfig
+from ._phases import Phase, phase_index, phases_from_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,21 +40,18 @@ class TrainSpec:
     regularization: tuple | None  # (method, weight, points) of loss.regularization, or None
     time_axis: int | None
     time_bounds: tuple[float, float] | None
-    # optimisation
-    adam_steps: int
-    lr: float
-    warmup_steps: int
-    decay: str
-    decay_rate: float
-    decay_steps: int
-    lbfgs_steps: int
-    lbfgs_memory: int
+    # optimisation: the phases in order (train.phases, or Adam then L-BFGS)
+    phases: tuple[Phase, ...]
     scan_steps: int
     log_every: int
 
     @property
     def total_steps(self) -> int:
-        return self.adam_steps + self.lbfgs_steps
+        return self.phases[-1].end
+
+    @property
+    def phase_ends(self) -> tuple[int, ...]:
+        return tuple(ph.end for ph in self.phases)
 
     @property
     def n_terms(self) -> int:
@@ -114,7 +110,8 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
         lo, hi = problem.domain.bbox()
         time_bounds = (float(lo[time_axis]), float(hi[time_axis]))
     kinds = [term.kind for term, _ in kept]
-    if (s.rad or lc.causal) and "interior" not in kinds:
+    phases = phases_from_config(t, s)
+    if (s.rad or lc.causal or any(ph.rad for ph in phases)) and "interior" not in kinds:
         raise ConfigError("keys 'sampling.rad' and 'loss.causal' need the interior (PDE residual) term")
     return TrainSpec(
         term_names=tuple(term.name for term, _ in kept),
@@ -124,7 +121,7 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
         dtype=cfg.model.dtype,
         method=s.method,
         resample_every=s.resample_every,
-        rad=s.rad,
+        rad=s.rad or any(ph.rad for ph in phases),
         rad_every=s.rad_every,
         rad_k=float(s.rad_k),
         rad_c=float(s.rad_c),
@@ -138,14 +135,7 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
         regularization=regularization,
         time_axis=time_axis,
         time_bounds=time_bounds,
-        adam_steps=t.steps,
-        lr=float(t.lr),
-        warmup_steps=t.warmup_steps,
-        decay=t.decay,
-        decay_rate=float(t.decay_rate),
-        decay_steps=t.decay_steps,
-        lbfgs_steps=t.lbfgs_steps,
-        lbfgs_memory=t.lbfgs_memory,
+        phases=phases,
         scan_steps=t.scan_steps,
         log_every=t.log_every,
     )
@@ -173,36 +163,7 @@ def active_terms(problem, spec: TrainSpec):
     return tuple(by_name[name] for name in spec.term_names)
 
 
-# --- optimisers ------------------------------------------------------------------------
-
-
-def lr_schedule(spec: TrainSpec):
-    """Linear warm-up from 0 to `lr`, then constant, exponential (`decay_rate` per
-    `decay_steps`) or cosine decay (to 0 over the remaining Adam steps)."""
-    lr, warm = spec.lr, spec.warmup_steps
-    if spec.decay == "exponential":
-        after = optax.exponential_decay(lr, spec.decay_steps, spec.decay_rate)
-    elif spec.decay == "cosine":
-        after = optax.cosine_decay_schedule(lr, max(spec.adam_steps - warm, 1))
-    else:
-        after = optax.constant_schedule(lr)
-    if warm == 0:
-        return after
-    return optax.join_schedules([optax.linear_schedule(0.0, lr, warm), after], [warm])
-
-
-def adam(spec: TrainSpec) -> optax.GradientTransformation:
-    return optax.adam(lr_schedule(spec))
-
-
-def lbfgs(spec: TrainSpec) -> optax.GradientTransformationExtraArgs:
-    # zoom line search (strong Wolfe); start each search from a unit step
-    search = optax.scale_by_zoom_linesearch(max_linesearch_steps=25, initial_guess_strategy="one")
-    return optax.lbfgs(memory_size=spec.lbfgs_memory, linesearch=search)
-
-
 def learning_rate(spec: TrainSpec, step: int) -> float:
-    """The Adam learning rate at `step` (host side, for logging)."""
-    if step >= spec.adam_steps:
-        return float("nan")
-    return float(jax.device_get(lr_schedule(spec)(step)))
+    """The step size of `step` (host side, for logging; NaN for phases without one)."""
+    ph = spec.phases[phase_index(spec.phases, step)]
+    return ph.optimiser.learning_rate(step - ph.start)

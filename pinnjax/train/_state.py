@@ -10,10 +10,9 @@ from ..config import ConfigError
 from ..nn import AbstractNetwork, trainable_filter
 from ..problem import Problem, unknowns_filter
 from ._model import build_model
+from ._phases import optimiser_from_signature
 from ._sampling import draw_points, rad_pool
-from ._spec import TrainSpec, adam
-
-ADAM, LBFGS = 0, 1
+from ._spec import TrainSpec
 
 
 class TrainState(eqx.Module):
@@ -21,19 +20,17 @@ class TrainState(eqx.Module):
 
     - ``model``, ``problem``: the network and the problem, whose inexact array fields are
       trained beside it (inverse problems)
-    - ``opt_state``: Adam's state; ``lbfgs_state``: L-BFGS's (None without an L-BFGS phase)
+    - ``opt_state``: the state of the current phase's optimiser
     - ``key``: the run's PRNG key; step ``s`` uses ``fold_in(key, s)``
     - ``weights``: per-term balancing multipliers (times the fixed weights)
-    - ``step``: steps done; ``phase``: 0 Adam, 1 L-BFGS
-    - ``points``: the current samples of every term (held between resamples)
+    - ``step``: steps done; ``phase``: the index of the phase in ``spec.phases``
+    - ``points``: the current samples of every term (held between redraws)
     - ``pool``, ``pool_prob``: RAD candidates and their probabilities (None without RAD)
-    - ``lbfgs_points``: the fixed batch of the L-BFGS phase
     """
 
     model: AbstractNetwork
     problem: Problem
-    opt_state: tuple
-    lbfgs_state: tuple | None
+    opt_state: object
     key: jax.Array
     weights: jax.Array
     step: jax.Array
@@ -41,7 +38,6 @@ class TrainState(eqx.Module):
     points: tuple[jax.Array, ...]
     pool: jax.Array | None
     pool_prob: jax.Array | None
-    lbfgs_points: tuple[jax.Array, ...] | None
 
 
 def trainable(tree):
@@ -67,48 +63,40 @@ def _cast(tree, dtype):
 
 def structure(spec: TrainSpec) -> dict:
     """What fixes the shapes in a TrainState (stored in every checkpoint's header)."""
-    has_lbfgs = spec.lbfgs_steps > 0
     return {
         "terms": list(spec.term_names),
         "counts": list(spec.counts),
         "dtype": spec.dtype,
         "rad_pool": spec.rad_pool if spec.rad else None,
-        "lbfgs_memory": spec.lbfgs_memory if has_lbfgs else None,
+        "phases": [ph.signature() for ph in spec.phases],
     }
 
 
 def load_state(path, problem: Problem, spec: TrainSpec, model_cfg, *, seed: int) -> TrainState:
     """The TrainState in checkpoint `path`, for a run now configured as `spec`.
 
-    The numbers of steps may change between runs (train longer). Adding, removing or resizing
-    the L-BFGS phase is allowed too: its state is then rebuilt (L-BFGS restarts from the
-    current parameters). Anything else that changes the state's shapes is an error."""
-    import dataclasses
-
+    Step budgets may change between runs (train longer), and phases may be added, removed or
+    changed: the checkpoint is read with the optimiser that wrote it, and when the phase it
+    was taken in is not the same now, that phase's optimiser starts afresh from the saved
+    parameters. Anything else that changes the state's shapes is an error."""
     from ..io import load_checkpoint, read_checkpoint_info
 
-    saved = read_checkpoint_info(path)["metadata"].get("structure")
-    mine = structure(spec)
-    old = spec
-    if saved is not None:
-        changed = [k for k in mine if k != "lbfgs_memory" and saved.get(k) != mine[k]]
-        if changed:
-            diff = "; ".join(f"{k}: {saved.get(k)} then, {mine[k]} now" for k in changed)
-            raise ConfigError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
-        if saved.get("lbfgs_memory") != mine["lbfgs_memory"]:
-            m = saved.get("lbfgs_memory")
-            old = dataclasses.replace(spec, lbfgs_steps=1 if m else 0, lbfgs_memory=m or spec.lbfgs_memory)
-    like = eqx.filter_eval_shape(init_state, problem, old, model_cfg, seed=seed)
+    meta = read_checkpoint_info(path)["metadata"]
+    saved, mine = meta.get("structure") or {}, structure(spec)
+    if "phases" not in saved:
+        raise ConfigError(f"{path} was written by an older pinnjax (no phase record): start a new run folder")
+    changed = [k for k in mine if k != "phases" and saved.get(k) != mine[k]]
+    if changed:
+        diff = "; ".join(f"{k}: {saved.get(k)} then, {mine[k]} now" for k in changed)
+        raise ConfigError(f"{path} was written by a run with other settings ({diff}): start a new run folder")
+    index = int(meta.get("phase", 0))
+    signature = saved["phases"][index]
+    optimiser = optimiser_from_signature(signature)
+    like = eqx.filter_eval_shape(init_state, problem, spec, model_cfg, seed=seed, optimiser=optimiser)
     state = load_checkpoint(path, like)
-    if old is not spec:  # L-BFGS settings changed: a fresh L-BFGS state, switched to again
-        fresh = eqx.filter_eval_shape(init_state, problem, spec, model_cfg, seed=seed)
-        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), (fresh.lbfgs_state, fresh.lbfgs_points))
-        state = eqx.tree_at(
-            lambda s: (s.lbfgs_state, s.lbfgs_points, s.phase),
-            state,
-            (*zeros, jnp.asarray(ADAM, jnp.int32)),
-            is_leaf=lambda x: x is None,
-        )
+    same = index < len(spec.phases) and spec.phases[index].signature() == signature
+    if not same:  # that phase is different now: mark the state as between phases
+        state = eqx.tree_at(lambda s: s.phase, state, jnp.asarray(-1, jnp.int32))
     return state
 
 
@@ -137,19 +125,18 @@ def _zeros_like_output(fn, *args):
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
 
-def init_state(problem: Problem, spec: TrainSpec, model_cfg, *, seed: int) -> TrainState:
-    """A fresh state: model from `seed`, problem unknowns cast to the run's dtype."""
-    from ._spec import lbfgs
-
+def init_state(problem: Problem, spec: TrainSpec, model_cfg, *, seed: int, optimiser=None) -> TrainState:
+    """A fresh state: model from `seed`, problem unknowns cast to the run's dtype, the first
+    phase's optimiser state (or `optimiser`'s, with phase -1)."""
     mkey, tkey = jax.random.split(jax.random.key(seed))
     model = build_model(problem, model_cfg, key=mkey)
     dtype = spec.jnp_dtype
     problem = _cast(problem, dtype)
     tree = (model, problem)
     params = eqx.filter(tree, trainable(tree))
-    opt_state = adam(spec).init(params)
-    lbfgs_state = lbfgs(spec).init(params) if spec.lbfgs_steps > 0 else None
-    # placeholders of the right shapes: step 0 always draws (and builds the RAD pool)
+    phase = 0 if optimiser is None else -1
+    optimiser = spec.phases[0].optimiser if optimiser is None else optimiser
+    # placeholders of the right shapes: a phase's first step always draws
     pool = prob = None
     if spec.rad:
         pool, prob = _zeros_like_output(lambda p, m, k: rad_pool(spec, p, m, k), problem, model, tkey)
@@ -157,15 +144,13 @@ def init_state(problem: Problem, spec: TrainSpec, model_cfg, *, seed: int) -> Tr
     state = TrainState(
         model=model,
         problem=problem,
-        opt_state=opt_state,
-        lbfgs_state=lbfgs_state,
+        opt_state=optimiser.init(params),
         key=tkey,
         weights=jnp.ones((spec.n_terms,), dtype),
         step=jnp.asarray(0, jnp.int32),
-        phase=jnp.asarray(ADAM, jnp.int32),
+        phase=jnp.asarray(phase, jnp.int32),
         points=points,
         pool=pool,
         pool_prob=prob,
-        lbfgs_points=points if spec.lbfgs_steps > 0 else None,
     )
     return normalise(state, dtype)

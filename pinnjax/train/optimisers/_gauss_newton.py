@@ -1,0 +1,64 @@
+"""Shared by the Gauss-Newton family (Levenberg-Marquardt, ENGD): the damped Gauss-Newton
+solve in its dense (P x P) or Woodbury (N x N) form. (The residual Jacobian comes from the
+objective: ``weighted_residual_jacobian`` in ``train/_loss.py``.)"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_factor, cho_solve
+
+from ._base import AbstractOptimiser
+
+JACOBIANS = ("jacrev", "jacfwd")
+FORMS = ("auto", "dense", "woodbury")
+
+
+def gauss_newton_step(J, r, damping, form: str = "auto"):
+    """``delta = -(J^T J + damping I)^{-1} J^T r``. The Woodbury form computes the same vector
+    as ``-J^T (J J^T + damping I)^{-1} r``, an N x N solve, cheaper when N < P (ENGD's
+    kernel form, Mueller & Zeinhofer 2023)."""
+    n, p = J.shape
+    woodbury = form == "woodbury" or (form == "auto" and n < p)
+    if woodbury:
+        K = J @ J.T + damping * jnp.eye(n, dtype=J.dtype)
+        return -(J.T @ cho_solve(cho_factor(K), r))
+    G = J.T @ J + damping * jnp.eye(p, dtype=J.dtype)
+    return -cho_solve(cho_factor(G), J.T @ r)
+
+
+def check_choice(key: str, value: str, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key}: expected one of {', '.join(allowed)}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstractGaussNewton(AbstractOptimiser):
+    """Options every Gauss-Newton phase has: the solve's `form` (auto | dense | woodbury) and
+    how the residual Jacobian is formed (`jacobian`: jacrev | jacfwd, per point)."""
+
+    form: str = "auto"
+    jacobian: str = "jacrev"
+
+    def __post_init__(self):
+        check_choice("form", self.form, FORMS)
+        check_choice("jacobian", self.jacobian, JACOBIANS)
+
+    def init(self, params):
+        dtype = jax.tree.leaves(params)[0].dtype
+        return DampingState(jnp.asarray(self.damping, dtype), jnp.asarray(0, jnp.int32))
+
+
+class DampingState(NamedTuple):
+    damping: jax.Array  # the current damping
+    failures: jax.Array  # steps in this phase that did not lower the loss (int32)
+
+
+def next_damping(state: DampingState, ok, after_success, after_failure, low, high) -> DampingState:
+    """The damping `after_success` (a step that lowered the loss) or `after_failure` (counted),
+    kept in [low, high]."""
+    lam = jnp.clip(jnp.where(ok, after_success, after_failure), low, high)
+    return DampingState(lam.astype(state.damping.dtype), state.failures + jnp.where(ok, 0, 1).astype(jnp.int32))
