@@ -333,6 +333,18 @@ def linear(h, weight, bias=None):
     ``h`` are the layer's inputs, each multiplied by ``W.T``."""
     if hasattr(weight, "weight"):
         weight, bias = weight.weight, getattr(weight, "bias", None)
+    out = _apply_linear(h, weight, bias)
+    return LINEAR_RECORDERS[-1](h, weight, bias, out) if LINEAR_RECORDERS else out
+
+
+# Active recorders of dense layers, innermost last: ``recorder(h, weight, bias, out)`` sees
+# every ``linear`` call while a residual is traced and returns the output it hands on (the
+# Kronecker-form parameter Jacobian of ``_param_jacobian.py`` records inputs and injects
+# zero perturbations here). Empty outside that trace.
+LINEAR_RECORDERS: list = []
+
+
+def _apply_linear(h, weight, bias):
     if not isinstance(h, Carried):
         z = weight @ h
         return z if bias is None else z + bias

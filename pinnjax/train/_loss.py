@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ..derivatives._param_jacobian import kronecker_jacobian
 from ._spec import TrainSpec, active_terms
 
 
@@ -80,7 +81,9 @@ def weighted_residual_jacobian(spec: TrainSpec, params, rest, points, weights, m
 
     Generic autodiff, any network: per collocation point, ``jax.jacrev`` (or ``jacfwd``) of
     that point's residual, vmapped over the points (differentiating the batched residual
-    instead would cost N full-batch backward passes)."""
+    instead would cost N full-batch backward passes). ``method="kronecker"``: the dense
+    layers' columns in Kronecker form from the engine's carried inputs and one backward pass
+    per residual component (``pinnjax/derivatives/_param_jacobian.py``), the rest by autodiff."""
     flat, unravel = ravel_pytree(params)
 
     def at(fl):
@@ -96,8 +99,16 @@ def weighted_residual_jacobian(spec: TrainSpec, params, rest, points, weights, m
             return term.residuals(pr, m, s[None]).astype(spec.jnp_dtype).reshape(-1)
 
         r = term.residuals(problem, model, pts).astype(spec.jnp_dtype)
-        jac = jax.jacrev(one) if method == "jacrev" else jax.jacfwd(one)
-        J = jax.vmap(jac, in_axes=(None, 0))(flat, pts)  # (N, k, P)
+        if method == "kronecker":
+
+            def batch(p, xs, term=term):
+                m, pr = eqx.combine(p, rest)
+                return term.residuals(pr, m, xs).astype(spec.jnp_dtype)
+
+            J = kronecker_jacobian(batch, unravel(flat), pts)
+        else:
+            jac = jax.jacrev(one) if method == "jacrev" else jax.jacfwd(one)
+            J = jax.vmap(jac, in_axes=(None, 0))(flat, pts)  # (N, k, P)
         scale = jnp.sqrt(spec.fixed_weights[i] * weights[i] / r.size)
         rs.append(scale * r.reshape(-1))
         js.append(scale * J.reshape(-1, flat.shape[0]))

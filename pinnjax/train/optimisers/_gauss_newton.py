@@ -13,7 +13,7 @@ from jax.scipy.linalg import cho_factor, cho_solve
 
 from ._base import AbstractOptimiser
 
-JACOBIANS = ("jacrev", "jacfwd")
+JACOBIANS = ("jacrev", "jacfwd", "kronecker")
 FORMS = ("auto", "dense", "woodbury")
 
 
@@ -38,7 +38,8 @@ def check_choice(key: str, value: str, allowed) -> None:
 @dataclasses.dataclass(frozen=True)
 class AbstractGaussNewton(AbstractOptimiser):
     """Options every Gauss-Newton phase has: the solve's `form` (auto | dense | woodbury) and
-    how the residual Jacobian is formed (`jacobian`: jacrev | jacfwd, per point)."""
+    how the residual Jacobian is formed (`jacobian`: jacrev | jacfwd, per point, or kronecker:
+    the dense layers in Kronecker form, ``derivatives/_param_jacobian.py``)."""
 
     form: str = "auto"
     jacobian: str = "jacrev"
