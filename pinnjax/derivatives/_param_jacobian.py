@@ -76,23 +76,38 @@ def _traced(residual, treedef, leaves, points, perturbations):
     return r.reshape(r.shape[0], -1), recorder
 
 
+def _discover(residual, params, points):
+    """Trace the residual once (no computation): its output shape, the ``linear`` calls
+    (weight and bias positions, inputs, output shapes) and the leaf positions in Kronecker
+    form."""
+    leaves, treedef = jax.tree.flatten(params)
+    found = {}
+
+    def run(leaf_list):
+        r, rec = _traced(residual, treedef, leaf_list, points, None)
+        found["calls"], found["plain"] = rec.calls, rec.plain
+        return r
+
+    out_shape = jax.eval_shape(run, leaves).shape
+    calls = found["calls"]
+    covered = {p for w, b, _, _ in calls for p in (w, b) if p is not None} - found["plain"]
+    return out_shape, calls, covered
+
+
+def kronecker_leaves(residual, params, points) -> list[bool]:
+    """Per leaf of ``params`` (``jax.tree.leaves`` order): whether :func:`kronecker_jacobian`
+    builds its columns in Kronecker form (True) or by the autodiff fallback (False)."""
+    covered = _discover(residual, params, points)[2]
+    return [i in covered for i in range(len(jax.tree.leaves(params)))]
+
+
 def kronecker_jacobian(residual, params, points) -> jax.Array:
     """``d r / d params`` of shape ``(N * k, P)`` for ``r = residual(params, points)`` of shape
     ``(N, k)`` (or ``(N,)``), the columns in ``ravel_pytree(params)`` order: the same matrix
     as a per-point ``jax.jacrev`` stacked over the points (module docs)."""
     leaves, treedef = jax.tree.flatten(params)
     n_points = points.shape[0]
-
-    found = {}
-
-    def discover(leaf_list):  # traced once, for the layer calls and their shapes
-        r, rec = _traced(residual, treedef, leaf_list, points, None)
-        found["calls"], found["plain"] = rec.calls, rec.plain
-        return r
-
-    out_shape = jax.eval_shape(discover, leaves).shape
-    calls = found["calls"]
-    covered = {p for w, b, _, _ in calls for p in (w, b) if p is not None} - found["plain"]
+    out_shape, calls, covered = _discover(residual, params, points)
     fallback = [i for i in range(len(leaves)) if i not in covered]
     dtype = jnp.result_type(*leaves) if leaves else points.dtype
 
