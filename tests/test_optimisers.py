@@ -181,6 +181,10 @@ def test_residual_jacobian_and_gauss_newton_matrix_match_autodiff(model):
         assert J.shape == (24 + 6 + 6, flat.shape[0])
         assert jnp.max(jnp.abs(J - J_ref)) < 1e-10 * scale
         assert jnp.max(jnp.abs(J.T @ J - J_ref.T @ J_ref)) < 1e-10 * scale**2 * J.shape[0]
+        # the Gauss-Newton family's `jacobian: kronecker` (dense layers in Kronecker form)
+        r_k, J_k, _, _ = weighted_residual_jacobian(spec, params, rest, points, weights, "kronecker")
+        assert jnp.array_equal(r_k, r)
+        assert jnp.max(jnp.abs(J_k - J_ref)) < 1e-10 * scale
 
         def loss(f):
             model_, problem_ = eqx.combine(unravel(f), rest)
