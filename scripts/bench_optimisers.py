@@ -27,8 +27,9 @@ relative error, training seconds and the seconds at which the evaluated error fi
 problem's bar (from ``history.csv``).
 
 ``--linalg`` times the pieces of one Gauss-Newton step on poisson2d (float64, median of 5
-after compilation) and writes ``results/optimisers_linalg.{json,md}``: the residual
-Jacobian by per-point ``jacrev`` and by per-point ``jacfwd``, and the damped solve in its
+calls after compilation; of 31 alternating calls for jacrev and Kronecker) and writes ``results/optimisers_linalg.{json,md}``: the residual
+Jacobian by per-point ``jacrev``, by per-point ``jacfwd`` and in Kronecker form
+(``jacobian: kronecker``), and the damped solve in its
 dense (P x P) and Woodbury (N x N) forms, for two network sizes (3 x 20 and the elliptic
 recipe's 3 x 24).
 """
@@ -36,6 +37,7 @@ recipe's 3 x 24).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import pathlib
@@ -196,7 +198,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _median_seconds(fn, *args, repeats=3):
+def _median_seconds(fn, *args, repeats=5):
     """Median seconds of `fn(*args)` over `repeats` calls after a compiling one."""
     import jax
 
@@ -207,6 +209,22 @@ def _median_seconds(fn, *args, repeats=3):
         jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _alternating_medians(fns: dict, repeats: int) -> dict:
+    """Median seconds of each ``fn()`` over `repeats` rounds that call every fn once in turn
+    (after a compiling call each), so a change of load hits all alike."""
+    import jax
+
+    for fn in fns.values():
+        jax.block_until_ready(fn())
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _linalg_row(width: int, interior: int) -> dict:
@@ -232,9 +250,14 @@ def _linalg_row(width: int, interior: int) -> dict:
             return weighted_residual_jacobian(spec, p, rest, points, state.weights, method)[:2]
 
         row = {"width": width, "depth": 3}
-        for method in ("jacrev", "jacfwd"):
-            row[f"jacobian_{method}_seconds"] = _median_seconds(jax.jit(jacobian, static_argnums=1), params, method)
-        r, J = jax.jit(jacobian, static_argnums=1)(params, "jacrev")
+        timed = jax.jit(jacobian, static_argnums=1)
+        row["jacobian_jacfwd_seconds"] = _median_seconds(timed, params, "jacfwd")
+        # milliseconds each: 31 calls, the two methods alternating, for a fair median
+        fast = {m: functools.partial(timed, params, m) for m in ("jacrev", "kronecker")}
+        for method, seconds in _alternating_medians(fast, repeats=31).items():
+            row[f"jacobian_{method}_seconds"] = seconds
+        r, J = timed(params, "jacrev")
+        assert float(abs(timed(params, "kronecker")[1] - J).max()) <= 1e-10 * float(abs(J).max())
         row["residuals"], row["params"] = (int(n) for n in J.shape)
         solve = jax.jit(lambda J, r, form: gauss_newton_step(J, r, 1e-3, form), static_argnums=2)
         for form in ("dense", "woodbury"):
@@ -258,17 +281,20 @@ def linalg_markdown(report: dict) -> str:
     lines = [
         "# One Gauss-Newton step on poisson2d: where the time goes",
         "",
-        (f"Written by `scripts/bench_optimisers.py --linalg` (float64, median of 3 after compilation; load "
+        (f"Written by `scripts/bench_optimisers.py --linalg` (float64, median of 5 calls after compilation, "
+         f"of 31 alternating calls for the jacrev and Kronecker Jacobians; load "
          f"average {report['machine']['load'][0]:.1f} on {report['machine']['cpus']} cores: shared CPU, "
          "noisy seconds)."),
         "",
-        ("| network | N residuals | P params | J per-point jacrev s | J per-point jacfwd s | dense solve s | "
-         "Woodbury solve s |"),
-        "|---|---|---|---|---|---|---|",
+        ("| network | N residuals | P params | J per-point jacrev s | J per-point jacfwd s | J Kronecker s | "
+         "Kronecker / jacrev | dense solve s | Woodbury solve s |"),
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| 3 x {r['width']} | {r['residuals']} | {r['params']} | {r['jacobian_jacrev_seconds']:.3f} | "
-                     f"{r['jacobian_jacfwd_seconds']:.3f} | {r['solve_dense_seconds']:.3f} | "
+        ratio = r["jacobian_kronecker_seconds"] / r["jacobian_jacrev_seconds"]
+        lines.append(f"| 3 x {r['width']} | {r['residuals']} | {r['params']} | {r['jacobian_jacrev_seconds']:.4f} | "
+                     f"{r['jacobian_jacfwd_seconds']:.3f} | {r['jacobian_kronecker_seconds']:.4f} | {ratio:.2f} | "
+                     f"{r['solve_dense_seconds']:.3f} | "
                      f"{r['solve_woodbury_seconds']:.3f} |")
     return "\n".join(lines) + "\n"
 
