@@ -316,3 +316,15 @@ def test_sigkill_inside_second_order_phases_and_resume(tmp_path):
     assert _leaves_equal(a, b) and ha["sha256"] == hb["sha256"]
     assert [r["loss"] for r in read_history(broken)] == [r["loss"] for r in read_history(whole)]
     assert [s for s, _ in list_checkpoints(broken / "checkpoints")][-1] == 120
+
+
+def test_lm_with_kronecker_jacobian_follows_the_jacrev_run(tmp_path):
+    """`jacobian: kronecker` through a whole run: the same LM trajectory as per-point jacrev
+    (losses agree to rounding; the Jacobians differ only in summation order)."""
+    losses = {}
+    for method in ("jacrev", "kronecker"):
+        phases = [{"optimiser": "adam", "steps": 10}, {"optimiser": "lm", "steps": 10, "jacobian": method}]
+        fit(Poisson1D(), _cfg(train={"phases": phases, "log_every": 5}), tmp_path / method)
+        losses[method] = [r["loss"] for r in read_history(tmp_path / method)]
+    assert len(losses["jacrev"]) >= 4 and losses["jacrev"][-1] < losses["jacrev"][1]
+    np.testing.assert_allclose(losses["kronecker"], losses["jacrev"], rtol=1e-8)
