@@ -68,3 +68,11 @@ def _restore_x64():
     before = jax.config.jax_enable_x64
     yield
     jax.config.update("jax_enable_x64", before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Drop JAX's compiled programs after each test module: a full run compiles thousands of
+    them, and keeping them all grew the one pytest process until XLA aborted in a compile."""
+    yield
+    jax.clear_caches()
