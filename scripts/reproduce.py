@@ -71,7 +71,8 @@ PROTOCOLS = {
     "default": [],
     "pinnacle": [
         "model.width=100", "model.depth=5", "model.activation=tanh", "model.dtype=float32",
-        "train.steps=20000", "train.lr=1e-3", "train.decay=none", "train.warmup_steps=0", "train.lbfgs_steps=0",
+        "train.phases=[{optimiser: adam, steps: 20000}]",  # replaces a recipe's phases
+        "train.lr=1e-3", "train.decay=none", "train.warmup_steps=0", "train.lbfgs_steps=0",
         "sampling.interior=8192", "sampling.boundary=2048", "sampling.initial=2048", "sampling.rad=false",
         "loss.weights={}", "loss.balancing=none", "loss.causal=false",
     ],
@@ -154,14 +155,16 @@ def recipe_chain(config: Path) -> str:
 
 def _quick(config: str, protocol: str) -> list[str]:
     """QUICK; for a recipe with train.phases, 1000 steps of its first phase and 200 of the
-    others; a protocol fixes the optimiser, so --quick then only shortens it (no L-BFGS added)."""
+    others. A protocol fixes the optimiser (one Adam phase), so --quick only shortens it."""
     from pinnjax.config import load_config
 
+    rest = [o for o in QUICK if not o.startswith(("train.steps=", "train.lbfgs_steps="))]
+    if protocol != "default":
+        return ["train.phases.0.steps=1000"] + rest
     phases = load_config(ROOT / "configs" / f"{config}.yaml").train.phases
     if phases is None:
-        return [o for o in QUICK if protocol == "default" or not o.startswith("train.lbfgs_steps")]
-    steps = [f"train.phases.{i}.steps={1000 if i == 0 else 200}" for i in range(len(phases))]
-    return steps + [o for o in QUICK if not o.startswith(("train.steps=", "train.lbfgs_steps="))]
+        return QUICK
+    return [f"train.phases.{i}.steps={1000 if i == 0 else 200}" for i in range(len(phases))] + rest
 
 
 # --- accuracy runs ------------------------------------------------------------------------------

@@ -180,4 +180,9 @@ def test_quick_pinnacle_protocol_adds_no_lbfgs(tmp_path, monkeypatch):
     rec = reproduce.run_one("burgers1d", 0, tmp_path, True, "pinnacle", [], "cmd", ("abc", True))
     sets = [seen["cmd"][i + 1] for i, a in enumerate(seen["cmd"]) if a == "--set"]
     assert "train.lbfgs_steps=0" in sets and not any(s.startswith("train.lbfgs_steps=2") for s in sets)
-    assert "train.steps=1000" in sets and rec["error"] == "stopped by the test"
+    assert rec["error"] == "stopped by the test"
+    # burgers1d's recipe has an SSBroyden phase: the protocol replaces it with one short Adam phase
+    from pinnjax.config import load_config
+
+    resolved = load_config(reproduce.ROOT / "configs" / "burgers1d.yaml", [s for s in sets if not s.startswith("seed=")])
+    assert resolved.train.phases == [{"optimiser": "adam", "steps": 1000}]
