@@ -9,6 +9,7 @@ from . import nn as nn
 from ._solve import load as load
 from ._solve import Solution as Solution
 from ._solve import solve as solve
+from .derivatives import Estimator as Estimator
 from .derivatives import Jet as Jet
 from .derivatives import Request as Request
 from .derivatives import jet as jet

@@ -14,7 +14,9 @@ from ._engine import jet as jet
 from ._engine import jet_batch as jet_batch
 from ._engine import network_forward as network_forward
 from ._engine import propagate as propagate
+from ._engine import estimator_forward as estimator_forward
 from ._fallback import jet_autodiff as jet_autodiff
+from ._request import Estimator as Estimator
 from ._request import Jet as Jet
 from ._request import Request as Request
 from ._jet_ops import closure as closure

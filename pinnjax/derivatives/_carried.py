@@ -80,6 +80,21 @@ class Plan:
     bilap: tuple[float, ...]  # biharmonic weights c_k over the axes of K, or ()
     bilap_axes: tuple[int, ...]  # K: the axes with c_k != 0
     order: int
+    # Estimated contractions (Request.estimator): the input has ``dim`` axes; a1 ends with one
+    # virtual axis ``dim + j * samples + n`` per random direction n of contraction j, and
+    # ``directions[j]`` is (its support axes, sqrt|c_k| on them) from which they are drawn.
+    estimator: object = None
+    dim: int = 0
+    directions: tuple = ()
+
+    @property
+    def real_a1(self) -> tuple[int, ...]:
+        """The axes of a1 that are input coordinates (not random directions)."""
+        return tuple(k for k in self.a1 if not self.estimator or k < self.dim)
+
+    @property
+    def n_directions(self) -> int:
+        return len(self.a1) - len(self.real_a1)
 
     def pos_in(self, src: str, dst: str) -> tuple[int, ...]:
         """Positions within axis group ``src`` of each axis of group ``dst``."""
@@ -136,14 +151,39 @@ def make_plan(request: Request) -> Plan:
     a3 = tuple(sorted(axes[3] | set(a4)))
     a2 = tuple(sorted(axes[2] | set(a3)))
     contracted = {k for w in request.contractions for k, c in enumerate(w) if c != 0.0}
-    a1 = tuple(sorted(axes[1] | set(a2) | contracted | {k for p in mixed_axes for k in p} | set(K)))
-    weights = tuple(tuple(w[k] for k in a1) for w in request.contractions)
+    est, dim, directions, virtual = request.estimator, 0, (), ()
+    if est is not None:  # the contractions are carried along random directions, not the axes
+        dim, n = len(request.contractions[0]), est.samples
+        contracted = set()
+        virtual = tuple(range(dim, dim + n * len(request.contractions)))
+        directions = tuple(
+            (tuple(k for k, c in enumerate(w) if c != 0.0), tuple(abs(c) ** 0.5 for c in w if c != 0.0))
+            for w in request.contractions
+        )
+    a1 = tuple(sorted(axes[1] | set(a2) | contracted | {k for p in mixed_axes for k in p} | set(K))) + virtual
+    if est is None:
+        weights = tuple(tuple(w[k] for k in a1) for w in request.contractions)
+    else:
+        weights = tuple(_estimator_weights(a1, dim + j * est.samples, w, est) for j, w in enumerate(request.contractions))
     mixed_pairs = tuple(request.mixed) + tuple(sorted(mixed_axes - set(request.mixed)))
     mixed = tuple((a1.index(i), a1.index(j)) for i, j in mixed_pairs)
     multi_all = tuple(request.multi) + tuple(sorted(multi - set(request.multi), key=lambda s: (len(s), s)))
     bilap = tuple(request.bilaplacian[k] for k in K)
     order = max(request.max_order, max((len(s) for s in multi_all), default=0), 4 if K else 0)
-    return Plan(a1, a2, a3, a4, weights, mixed, multi_all, bilap, K, order)
+    return Plan(a1, a2, a3, a4, weights, mixed, multi_all, bilap, K, order, est, dim, directions)
+
+
+def _estimator_weights(a1, first_virtual, w, est) -> tuple[float, ...]:
+    """Weights over a1 of an estimated contraction: ``sign(c) / n`` on its ``n`` directions
+    for Hutchinson, ``sign(c) m / n`` for ``n`` of the ``m`` axes with ``c_k != 0`` (sparse);
+    the directions carry ``sqrt|c_k|``. A contraction that is all zero stays exactly zero."""
+    m = sum(1 for c in w if c != 0.0)
+    if m == 0:
+        return (0.0,) * len(a1)
+    sign = -1.0 if any(c < 0 for c in w) else 1.0
+    n = est.samples
+    value = sign * (m if est.method == "sparse" else 1) / n
+    return tuple(value if first_virtual <= k < first_virtual + n else 0.0 for k in a1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -285,16 +325,21 @@ class Carried(eqx.Module):
     groups: tuple
     input_scale: jax.Array | None = None
     input_shift: jax.Array | None = None
+    # the random directions of an estimated contraction (input state only): a (batch, n, d)
+    # array (hutchinson), or (axes, scales), each (batch, n), for scaled axes (sparse)
+    directions: object = None
     plan: Plan = eqx.field(static=True, default=None)
     fold: bool = eqx.field(static=True, default=True)
     identity: bool = eqx.field(static=True, default=False)
 
     @classmethod
-    def input(cls, xs: jax.Array, plan: Plan, fold: bool = True) -> "Carried":
-        return cls(xs, (None,) * N_GROUPS, None, None, plan, fold, True)
+    def input(cls, xs: jax.Array, plan: Plan, fold: bool = True, directions=None) -> "Carried":
+        if plan.n_directions and directions is None:
+            raise ValueError("this request estimates its contractions from random directions: pass a PRNG key")
+        return cls(xs, (None,) * N_GROUPS, None, None, directions, plan, fold, True)
 
     def replace(self, value, groups) -> "Carried":
-        return Carried(value, tuple(groups), None, None, self.plan, self.fold, False)
+        return Carried(value, tuple(groups), None, None, None, self.plan, self.fold, False)
 
     def row(self, S: tuple[int, ...]):
         """The derivative along the sorted axis multiset ``S`` (``()``: the value)."""
@@ -315,8 +360,28 @@ class Carried(eqx.Module):
             value = value + self.input_shift[None, :]
         groups = [None] * N_GROUPS
         if plan.a1:
-            groups[D1] = _take((jnp.eye(d, dtype=xs.dtype) * s[None, :])[None], plan.a1)
+            groups[D1] = self._first_rows((jnp.eye(d, dtype=xs.dtype) * s[None, :]).T)
         return self.replace(value, groups)
+
+    def _first_rows(self, W: jax.Array) -> jax.Array:
+        """The first-derivative rows after the input map ``x -> W x`` (``W`` already scaled
+        by the input map): columns of ``W`` along the real axes of a1 (shared by every point,
+        batch 1), then ``W v`` along each random direction ``v`` (per point)."""
+        plan = self.plan
+        real = plan.real_a1
+        rows = [_rows(_take(W.T[None], real))] if real else []
+        if plan.n_directions:
+            if isinstance(self.directions, tuple):  # sparse: scaled columns of W, no matmul
+                axes, scales = self.directions
+                virtual = W.T[axes] * scales[:, :, None].astype(W.dtype)
+            else:
+                virtual = jnp.einsum("bnd,od->bno", self.directions.astype(W.dtype), W)
+            if rows:
+                batch = virtual.shape[0]
+                rows = [jnp.broadcast_to(rows[0], (batch,) + rows[0].shape[1:])]
+            rows.append(virtual)
+        out = rows[0] if len(rows) == 1 else jnp.concatenate(rows, axis=1)
+        return out[:, 0] if out.shape[1] == 1 else out
 
 
 def _width(h) -> int:
@@ -371,7 +436,7 @@ def _linear_first(h: Carried, W, b) -> Carried:
         value = value + b[None, :]
     groups = [None] * N_GROUPS
     if h.plan.a1:
-        groups[D1] = _take(W.T[None], h.plan.a1)  # batch 1: the same for every point
+        groups[D1] = h._first_rows(W)  # columns of W (batch 1), and W v per point and direction
     return h.replace(value, groups)
 
 
@@ -521,7 +586,7 @@ def add(*hs):
         h = carried[0]
         shift = jnp.broadcast_to(_maybe_sum(*[jnp.asarray(c, h.value.dtype) for c in consts], jnp.zeros((), h.value.dtype)), h.value.shape[-1:])
         t = shift if h.input_shift is None else h.input_shift + shift
-        return Carried(h.value, h.groups, h.input_scale, t, h.plan, h.fold, True)
+        return Carried(h.value, h.groups, h.input_scale, t, h.directions, h.plan, h.fold, True)
     carried = [h.materialize() for h in carried]
     value = _maybe_sum(*[h.value for h in carried], *[_const_row(c, carried[0].value) for c in consts])
     groups = [_maybe_sum(*[h.groups[g] for h in carried]) for g in range(N_GROUPS)]
@@ -557,7 +622,7 @@ def scale(h, s):
         scale_ = jnp.broadcast_to(s, h.value.shape[-1:])
         new_s = scale_ if h.input_scale is None else h.input_scale * scale_
         new_t = None if h.input_shift is None else h.input_shift * scale_
-        return Carried(h.value, h.groups, new_s, new_t, h.plan, h.fold, True)
+        return Carried(h.value, h.groups, new_s, new_t, h.directions, h.plan, h.fold, True)
     row = s if s.ndim == 0 else s[None, :]
     groups = [None if g is None else (g * s if s.ndim == 0 else _scale(jnp.broadcast_to(row, (1,) + s.shape), g)) for g in h.groups]
     return h.replace(h.value * row, groups)

@@ -24,9 +24,12 @@ from ._carried import (
     _rows,
     _take,
     activate,
+    add,
     linear,
     make_plan,
+    multiply,
 )
+from ._estimators import lift, sample_directions
 from ._request import Jet, Request
 
 
@@ -69,13 +72,30 @@ def _to_jet(request: Request, h: Carried) -> Jet:
     )
 
 
-def propagate(forward: Callable, xs: jax.Array, request: Request, *, fold: bool = True) -> Jet:
+def propagate(forward: Callable, xs: jax.Array, request: Request, *, fold: bool = True, key=None,
+              constraint: Callable | None = None) -> Jet:
     """Run a network's ``forward`` (written with the operations of ``_carried``) on a batch of
-    points ``xs`` (batch, d); every array of the returned Jet has the batch axis first."""
+    points ``xs`` (batch, d); every array of the returned Jet has the batch axis first.
+
+    ``key``: the PRNG key of the random directions when ``request.estimator`` is set (fresh
+    directions per point). ``constraint(x) -> (g, D)``: the output is ``g + D * network``,
+    with ``g`` and ``D`` lifted onto the same directions (estimated requests only)."""
     plan = make_plan(request)
-    out = forward(Carried.input(xs, plan, fold))
+    directions = None
+    if plan.n_directions:
+        if key is None:
+            raise ValueError("this request estimates its contractions from random directions "
+                             f"({request.estimator.method}): pass key=")
+        directions = sample_directions(plan, key, xs.shape[0], xs.dtype)
+    h = Carried.input(xs, plan, fold, directions)
+    out = forward(h)
     if not isinstance(out, Carried):  # the output does not depend on the input
         out = Carried(jnp.broadcast_to(out, (xs.shape[0],) + jnp.shape(out)), (None,) * 8, plan=plan, fold=fold)
+    if constraint is not None:
+        width = out.value.shape[-1]
+        g = lift(lambda p: constraint(p)[0], h, width)
+        D = lift(lambda p: constraint(p)[1], h, width)
+        out = add(g, multiply(D, out))
     return _to_jet(request, out)
 
 
@@ -166,7 +186,7 @@ def check_point(model, x) -> None:
     _check_points(model, x, batched=False)
 
 
-def jet(model: Callable, x: jax.Array, request: Request, *, fallback: bool | None = None) -> Jet:
+def jet(model: Callable, x: jax.Array, request: Request, *, fallback: bool | None = None, key=None) -> Jet:
     """Value and requested derivatives of ``model`` at one point ``x`` (shape ``(d,)``).
 
     Networks written with the carried operations (any ``pinnjax.nn.AbstractNetwork``: MLP,
@@ -174,44 +194,63 @@ def jet(model: Callable, x: jax.Array, request: Request, *, fallback: bool | Non
     the engine; anything else through nested ``jax.jvp`` (exact, slower; warned once).
     ``fallback=True`` forces the nested-jvp path (used by the tests as the reference).
     Under ``jax.vmap`` over points this runs as :func:`jet_batch` (one batched pass).
+    ``key``: PRNG key of the random directions of an estimated request (``Request.estimator``).
     """
     x = jnp.asarray(x)
     check_point(model, x)
     request.check(x.shape[0])
     params, static = eqx.partition(model, eqx.is_array)
 
-    def one(p, point):
-        out = _jet_batch(eqx.combine(p, static), point[None], request, fallback, fold=False)
+    def one(p, point, k):
+        out = _jet_batch(eqx.combine(p, static), point[None], request, fallback, fold=False, key=k)
         return jax.tree.map(lambda a: a[0], out)
 
     @custom_vmap
-    def point_jet(p, point):
-        return one(p, point)
+    def point_jet(p, point, k):
+        return one(p, point, k)
 
     @point_jet.def_vmap
-    def batched(axis_size, in_batched, p, points):
-        p_batched, x_batched = in_batched
-        if x_batched and not any(jax.tree.leaves(p_batched)):
-            out = _jet_batch(eqx.combine(p, static), points, request, fallback, fold=True)
+    def batched(axis_size, in_batched, p, points, k):
+        p_batched, x_batched, k_batched = in_batched
+        if x_batched and not any(jax.tree.leaves(p_batched)) and not any(jax.tree.leaves(k_batched)):
+            out = _jet_batch(eqx.combine(p, static), points, request, fallback, fold=True, key=k)
         else:  # an ensemble of networks, or one point for many networks: plain vmap
-            axes = (jax.tree.map(lambda b: 0 if b else None, p_batched), 0 if x_batched else None)
-            out = jax.vmap(one, in_axes=axes, axis_size=axis_size)(p, points)
+            axes = tuple(jax.tree.map(lambda b: 0 if b else None, a) for a in in_batched)
+            out = jax.vmap(one, in_axes=axes, axis_size=axis_size)(p, points, k)
         return out, jax.tree.map(lambda _: True, out)
 
-    return point_jet(params, x)
+    return point_jet(params, x, key)
 
 
-def jet_batch(model: Callable, xs: jax.Array, request: Request, *, fallback: bool | None = None) -> Jet:
+def jet_batch(model: Callable, xs: jax.Array, request: Request, *, fallback: bool | None = None, key=None) -> Jet:
     """:func:`jet` at a batch of points ``xs`` (shape ``(batch, d)``); every array of the
     returned Jet has the batch axis first. The recursion runs on the whole batch at once, so
-    each layer is a few large matmuls; this is what the trainer uses."""
+    each layer is a few large matmuls; this is what the trainer uses. ``key``: PRNG key of
+    the random directions of an estimated request (fresh directions for every point)."""
     xs = jnp.asarray(xs)
     _check_points(model, xs, batched=True)
-    return _jet_batch(model, xs, request, fallback)
+    return _jet_batch(model, xs, request, fallback, key=key)
 
 
-def _jet_batch(model, xs, request, fallback, fold=True):
+def estimator_forward(model):
+    """The engine's ``forward`` of ``model``, or a named error: an estimated request is carried
+    along random directions, which only the engine does."""
+    forward = network_forward(model)
+    if forward is None:
+        name = getattr(model, "__qualname__", None) or type(model).__qualname__
+        raise ValueError(
+            f"a randomised Laplacian (Request.estimator) needs a network the engine reads; {name} is not a "
+            "pinnjax.nn.AbstractNetwork, eqx.nn.MLP or eqx.nn.Linear"
+        )
+    return forward
+
+
+def _jet_batch(model, xs, request, fallback, fold=True, key=None):
     request.check(xs.shape[-1])
+    if request.estimator is not None:
+        if fallback:
+            raise ValueError("fallback=True computes exact derivatives; drop Request.estimator for it")
+        return propagate(estimator_forward(model), xs, request, fold=fold, key=key)
     forward = None if fallback else network_forward(model)
     if forward is None:
         from ._fallback import jet_autodiff

@@ -9,6 +9,40 @@ import equinox as eqx
 import jax
 
 
+ESTIMATOR_METHODS = ("hutchinson", "sparse")
+DISTRIBUTIONS = ("rademacher", "gaussian")
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimator:
+    """How a Request's contractions ``sum_k c_k d2u/dx_k^2`` are estimated from random
+    directions instead of computed exactly (hashable, static under jit).
+
+    - ``hutchinson``: ``samples`` random vectors ``v`` (``rademacher`` +-1 or ``gaussian``
+      entries) per point, scaled by ``sqrt|c|``; the estimate is
+      ``sign(c) mean_j v_j^T diag(sqrt|c|) H diag(sqrt|c|) v_j`` (Hutchinson's trace estimator).
+    - ``sparse``: ``samples`` axes ``i`` drawn uniformly (with replacement) among the ``m``
+      axes with ``c_i != 0``; the estimate is ``(m / samples) sum_j c_i H_ii`` (the sparse
+      estimator of SDGD / STDE): the first layer needs ``samples`` columns of W, not ``d``.
+
+    Every direction is one carried row, so a step costs ``samples`` rows whatever ``d``.
+    The weights of a contraction must not mix signs (estimate ``L+`` and ``L-`` separately).
+    """
+
+    method: str = "hutchinson"
+    samples: int = 16
+    distribution: str = "rademacher"
+
+    def __post_init__(self):
+        if self.method not in ESTIMATOR_METHODS:
+            raise ValueError(f"Estimator.method must be one of {ESTIMATOR_METHODS}, got {self.method!r}")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(f"Estimator.distribution must be one of {DISTRIBUTIONS}, got {self.distribution!r}")
+        if isinstance(self.samples, bool) or int(self.samples) != self.samples or self.samples < 1:
+            raise ValueError(f"Estimator.samples must be a positive integer, got {self.samples!r}")
+        object.__setattr__(self, "samples", int(self.samples))
+
+
 @dataclasses.dataclass(frozen=True)
 class Request:
     """Which derivatives of the network output to propagate (hashable, so it is static under jit).
@@ -26,6 +60,8 @@ class Request:
       derivatives such as ``(0, 0, 1)`` = ``d3u/dx_0^2 dx_1`` or ``(0, 0, 1, 1)`` (stored sorted).
     - ``bilaplacian``: weights ``c`` (one per input axis) for ``L^2 u`` with
       ``L = sum_k c_k d2/dx_k^2``: the biharmonic ``lap(lap u)`` is all ones (0 on a time axis).
+    - ``estimator``: an :class:`Estimator`: the contractions are estimated from random
+      directions (the engine then needs a PRNG key); None (default) computes them exactly.
     """
 
     first: tuple[int, ...] = ()
@@ -36,6 +72,7 @@ class Request:
     fourth: tuple[int, ...] = ()
     multi: tuple[tuple[int, ...], ...] = ()
     bilaplacian: tuple[float, ...] = ()
+    estimator: Estimator | None = None
 
     def __post_init__(self):
         def axes(name):
@@ -74,6 +111,25 @@ class Request:
             raise ValueError(f"Request.multi repeats an entry: {multi}")
         object.__setattr__(self, "multi", tuple(multi))
         object.__setattr__(self, "bilaplacian", tuple(float(c) for c in self.bilaplacian))
+        if self.estimator is not None:
+            if not isinstance(self.estimator, Estimator):
+                raise TypeError(f"Request.estimator must be an Estimator or None, got {self.estimator!r}")
+            if self.bilaplacian or self.third or self.fourth or self.multi:
+                raise ValueError("Request.estimator estimates second-order contractions only; "
+                                 "drop third/fourth/multi/bilaplacian from the request")
+            for w in self.contractions:
+                if any(c > 0 for c in w) and any(c < 0 for c in w):
+                    raise ValueError(
+                        f"Request.estimator: contraction weights {w} mix signs; estimate the positive and "
+                        "negative parts as two contractions"
+                    )
+
+    def estimated(self, estimator: "Estimator | None") -> "Request":
+        """This request with its contractions estimated by ``estimator`` (unchanged when it
+        has no contractions or ``estimator`` is None)."""
+        if estimator is None or not self.contractions:
+            return self
+        return dataclasses.replace(self, estimator=estimator)
 
     @classmethod
     def laplacian(cls, dim: int, *, skip: tuple[int, ...] = ()) -> "Request":
