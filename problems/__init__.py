@@ -17,6 +17,9 @@ from .heat import Heat2D as Heat2D
 from .heat import Heat2DLongTime as Heat2DLongTime
 from .heat import HeatND as HeatND
 from .helmholtz import Helmholtz2D as Helmholtz2D
+from .highdim import AllenCahnBall as AllenCahnBall
+from .highdim import PoissonBall as PoissonBall
+from .highdim import SineGordonBall as SineGordonBall
 from .inverse import InverseDiffusion as InverseDiffusion
 from .inverse import InverseDiffusionField as InverseDiffusionField
 from .kdv import KdV as KdV
@@ -46,6 +49,9 @@ PROBLEMS: dict[str, type] = {
     "inverse_diffusion": InverseDiffusion,
     "inverse_diffusion_noisy": InverseDiffusionField,
     "kirchhoff_plate": KirchhoffPlate,
+    "poisson_ball": PoissonBall,
+    "sine_gordon_ball": SineGordonBall,
+    "allen_cahn_ball": AllenCahnBall,
 }
 
 

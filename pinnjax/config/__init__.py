@@ -8,6 +8,7 @@ from ._load import (
     load_config as load_config,
 )
 from ._schema import (
+    DerivativesConfig as DerivativesConfig,
     EmbeddingConfig as EmbeddingConfig,
     EvalConfig as EvalConfig,
     FactorizationConfig as FactorizationConfig,

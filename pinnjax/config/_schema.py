@@ -153,6 +153,16 @@ class LossConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DerivativesConfig:
+    # exact: the Laplacian (lap_u, any contraction) through the engine's axes, d rows;
+    # hutchinson: `samples` random directions per point (rademacher or gaussian), one row each;
+    # sparse: `samples` of the d axes per point, rescaled (SDGD / STDE). Fresh each step.
+    laplacian: str = _field("exact", choices=("exact", "hutchinson", "sparse"))
+    samples: int = _positive(16)
+    directions: str = _field("rademacher", choices=("rademacher", "gaussian"))
+
+
+@dataclasses.dataclass(frozen=True)
 class EvalConfig:
     every: int = _positive(500)
     # Points for problems with exact solutions; data-file references use their nodes.
@@ -174,6 +184,7 @@ class RunConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     sampling: SamplingConfig = dataclasses.field(default_factory=SamplingConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    derivatives: DerivativesConfig = dataclasses.field(default_factory=DerivativesConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     seed: int = 0

@@ -15,7 +15,18 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..derivatives import Jet, Request, closure, jet_add, jet_batch, jet_mul, restrict
+from ..derivatives import (
+    Estimator,
+    Jet,
+    Request,
+    closure,
+    estimator_forward,
+    jet_add,
+    jet_batch,
+    jet_mul,
+    propagate,
+    restrict,
+)
 from ..derivatives._fallback import jet_autodiff
 from ._conditions import AbstractCondition
 from ._names import DerivativeTable, Fields, NameSpace
@@ -87,9 +98,16 @@ class Problem(eqx.Module):
 
     # --- evaluation ------------------------------------------------------------------------
 
-    def solution_jet_batch(self, model, xs, request: Request) -> Jet:
+    def solution_jet_batch(self, model, xs, request: Request, *, estimator: Estimator | None = None,
+                           key=None) -> Jet:
         """Jet of the solution at a batch of points ``xs`` (N, dim), batch axis first: the
-        network through the engine's batched pass, seen through the hard constraint."""
+        network through the engine's batched pass, seen through the hard constraint.
+        ``estimator``: estimate the contractions (``lap_u``) from random directions drawn from
+        ``key`` (the constraint's ``g`` and ``D`` are then lifted onto the same directions)."""
+        request = request.estimated(estimator)
+        if request.estimator is not None:
+            constraint = self.constraint if self.has_constraint else None
+            return propagate(estimator_forward(model), xs, request, key=key, constraint=constraint)
         if not self.has_constraint:
             return jet_batch(model, xs, request)
         full = closure(request)
@@ -105,10 +123,10 @@ class Problem(eqx.Module):
         """Jet of the solution at one point."""
         return jax.tree.map(lambda a: a[0], self.solution_jet_batch(model, x[None], request))
 
-    def fields(self, model, x, table: DerivativeTable) -> Fields:
+    def fields(self, model, x, table: DerivativeTable, *, estimator: Estimator | None = None, key=None) -> Fields:
         """The ``d`` a residual reads, at one point (or a stack of points, leading axes kept)."""
         flat = x.reshape(-1, x.shape[-1])
-        j = self.solution_jet_batch(model, flat, table.request)
+        j = self.solution_jet_batch(model, flat, table.request, estimator=estimator, key=key)
         return Fields(jax.tree.map(lambda a: a.reshape(x.shape[:-1] + a.shape[1:]), j), table)
 
     def predict(self, model, xs):
@@ -177,12 +195,14 @@ class Term(eqx.Module):
             return problem.domain.sample_interior(key, n, method=method)
         return self.condition.sample(problem.domain, key, n, method)
 
-    def residuals(self, problem: Problem, model, samples) -> jax.Array:
+    def residuals(self, problem: Problem, model, samples, *, estimator: Estimator | None = None,
+                  key=None) -> jax.Array:
         """Residual components at every sample: (N, k). The derivatives at all samples come
-        from one batched pass of the engine; the residual is then written per sample."""
+        from one batched pass of the engine; the residual is then written per sample.
+        ``estimator`` / ``key``: contractions (``lap_u``) from random directions."""
         table = self.table(problem)
         points = samples if self.condition is None else self.condition.points_of(samples)
-        d = problem.fields(model, points, table)  # leading axes of `points` kept
+        d = problem.fields(model, points, table, estimator=estimator, key=key)  # leading axes of `points` kept
 
         def one(s, j):
             fields = Fields(j, table)

@@ -29,12 +29,13 @@ def causal_loss(t, sq_residual, t0: float, t1: float, chunks: int, eps: float):
     return jnp.mean(w * chunk_losses), w
 
 
-def term_losses(spec: TrainSpec, problem, model, points, *, causal: bool | None = None) -> jax.Array:
-    """``mean(residual^2)`` of every term on its samples, shape (n_terms,)."""
+def term_losses(spec: TrainSpec, problem, model, points, *, causal: bool | None = None, key=None) -> jax.Array:
+    """``mean(residual^2)`` of every term on its samples, shape (n_terms,). ``key``: the random
+    directions of a randomised Laplacian (``spec.laplacian``), fresh each step."""
     causal = spec.causal if causal is None else causal
     out = []
-    for term, pts in zip(active_terms(problem, spec), points):
-        r = term.residuals(problem, model, pts)
+    for i, (term, pts) in enumerate(zip(active_terms(problem, spec), points)):
+        r = term.residuals(problem, model, pts, **_estimate(spec, key, i))
         r = r.astype(spec.jnp_dtype)  # e.g. a float64 constant in a float32 run
         if causal and term.kind == "interior":
             t0, t1 = spec.time_bounds
@@ -44,6 +45,13 @@ def term_losses(spec: TrainSpec, problem, model, points, *, causal: bool | None 
             loss = jnp.mean(r**2)
         out.append(loss)
     return jnp.stack(out)
+
+
+def _estimate(spec: TrainSpec, key, index: int) -> dict:
+    """The ``estimator`` / ``key`` keywords of term ``index``'s residuals (none when exact)."""
+    if spec.laplacian is None or key is None:
+        return {}
+    return {"estimator": spec.laplacian, "key": jax.random.fold_in(key, index)}
 
 
 def gradnorm_weights(grad_norms, old, momentum: float) -> jax.Array:

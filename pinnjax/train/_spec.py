@@ -9,6 +9,7 @@ import difflib
 import jax.numpy as jnp
 
 from ..config import ConfigError, RunConfig
+from ..derivatives import Estimator
 from ._phases import Phase, phase_index, phases_from_config
 
 
@@ -44,6 +45,8 @@ class TrainSpec:
     phases: tuple[Phase, ...]
     scan_steps: int
     log_every: int
+    # derivatives.laplacian: the contractions (lap_u) estimated from random directions, or None
+    laplacian: Estimator | None = None
 
     @property
     def total_steps(self) -> int:
@@ -113,6 +116,7 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
     phases = phases_from_config(t, s)
     if (s.rad or lc.causal or any(ph.rad for ph in phases)) and "interior" not in kinds:
         raise ConfigError("keys 'sampling.rad' and 'loss.causal' need the interior (PDE residual) term")
+    laplacian = _laplacian_estimator(cfg, phases)
     return TrainSpec(
         term_names=tuple(term.name for term, _ in kept),
         term_kinds=tuple(kinds),
@@ -138,7 +142,24 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
         phases=phases,
         scan_steps=t.scan_steps,
         log_every=t.log_every,
+        laplacian=laplacian,
     )
+
+
+def _laplacian_estimator(cfg: RunConfig, phases) -> Estimator | None:
+    """``derivatives.laplacian``'s Estimator (None: exact), checked against the phases."""
+    dc = cfg.derivatives
+    if dc.laplacian == "exact":
+        return None
+    gauss_newton = [ph.name for ph in phases if ph.name in ("lm", "engd")]
+    if gauss_newton:
+        raise ConfigError(
+            f"key 'derivatives.laplacian' is {dc.laplacian!r} but phase(s) {gauss_newton} build the residual "
+            "Jacobian point by point, which would not see the same random directions; use exact there"
+        )
+    if dc.laplacian == "sparse" and dc.directions != "rademacher":
+        raise ConfigError("key 'derivatives.directions' applies to hutchinson only (sparse samples axes)")
+    return Estimator(dc.laplacian, dc.samples, dc.directions)
 
 
 def _regularization_terms(problem, regularization) -> tuple:

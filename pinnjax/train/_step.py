@@ -91,9 +91,11 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
             lambda: opt_state,
         )
 
+    directions = jax.random.fold_in(key, 0x5EED)  # randomised Laplacian: fresh directions each step
+
     def losses_at(p, causal):
         model, problem = eqx.combine(p, rest)
-        return term_losses(spec, problem, model, points, causal=causal)
+        return term_losses(spec, problem, model, points, causal=causal, key=directions)
 
     def jacobian_at(p, method):
         return weighted_residual_jacobian(spec, p, rest, points, state.weights, method)

@@ -1,0 +1,106 @@
+"""High-dimensional problems on the unit ball in ``d`` dimensions (``dim``, any d), with exact
+solutions and a hard constraint: Poisson, sine-Gordon and Allen-Cahn (the test problems of
+Hu, Shi, Karniadakis & Kawaguchi, SDGD 2024, and Shi et al., STDE 2024).
+
+All three share the exact solution (SDGD's "two-body" solution, coefficients centred)
+
+    u*(x) = (1 - |x|^2) w(x),   w(x) = sum_{i<d-1} c_i sin(phi_i),
+    phi_i = x_i + cos(x_{i+1}) + x_{i+1} cos(x_i),
+
+with ``c`` standard normal draws (seed 0) minus their mean. Uniform points of a d-ball have
+coordinates of size ``1/sqrt(d)``, so ``phi_i ~ 1 + x_i + x_{i+1}``: with ``sum c_i = 0`` the
+constant ``sin(1) sum c_i`` drops out and ``w ~ cos(1) sum_i (c_i + c_{i-1}) x_i`` is of order
+one at every d (it does not collapse to a constant or to zero as d grows). ``u* = 0`` on the
+sphere, which the hard constraint ``u = distance(x) * network(x)`` (``Ball.distance = 1 -
+|x|^2``) satisfies exactly, so there is no boundary loss.
+
+The source terms use the closed form of the Laplacian (O(d) per point):
+``lap u* = D lap w - 4 x . grad w - 2 d w`` with ``D = 1 - |x|^2`` and
+``lap sin(phi) = cos(phi) lap phi - sin(phi) |grad phi|^2``; the tests check it against
+``jax.hessian``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+import pinnjax as pj
+
+
+def coefficients(dim: int) -> np.ndarray:
+    """The ``d - 1`` centred coefficients ``c_i`` of the exact solution (a fixed draw)."""
+    c = np.random.default_rng(0).standard_normal(dim - 1)
+    return c - c.mean()
+
+
+def two_body(x, c):
+    """``w(x)``, its Laplacian and ``x . grad w`` at one point (closed form, module docs)."""
+    a, b = x[:-1], x[1:]  # x_i, x_{i+1}
+    phi = a + jnp.cos(b) + b * jnp.cos(a)
+    da = 1.0 - b * jnp.sin(a)  # d phi / d x_i
+    db = jnp.cos(a) - jnp.sin(b)  # d phi / d x_{i+1}
+    lap_phi = -b * jnp.cos(a) - jnp.cos(b)
+    s, co = jnp.sin(phi), jnp.cos(phi)
+    w = jnp.sum(c * s)
+    lap_w = jnp.sum(c * (co * lap_phi - s * (da * da + db * db)))
+    x_grad_w = jnp.sum(c * co * (a * da + b * db))
+    return w, lap_w, x_grad_w
+
+
+class _UnitBallProblem(pj.Problem):
+    """``lap u + N(u) = f`` on the unit d-ball with the exact solution of the module docs."""
+
+    dim: int = 100
+
+    needs = ("u", "lap_u")
+
+    def __check_init__(self):
+        if isinstance(self.dim, bool) or int(self.dim) != self.dim or self.dim < 2:
+            raise ValueError(f"{type(self).__name__}: parameter 'dim' must be an integer >= 2, got {self.dim!r}")
+
+    @property
+    def domain(self):
+        return pj.Ball([0.0] * self.dim, 1.0)
+
+    def constraint(self, x):
+        return jnp.zeros((), x.dtype), self.domain.distance(x)
+
+    def _exact_and_laplacian(self, x):
+        c = jnp.asarray(coefficients(self.dim), x.dtype)
+        w, lap_w, x_grad_w = two_body(x, c)
+        D = 1.0 - jnp.sum(x * x)
+        return D * w, D * lap_w - 4.0 * x_grad_w - 2.0 * self.dim * w
+
+    def nonlinearity(self, u):
+        """``N(u)`` of ``lap u + N(u) = f``."""
+        return jnp.zeros_like(u)
+
+    def residual(self, x, d):
+        u_star, lap_star = self._exact_and_laplacian(x)
+        f = lap_star + self.nonlinearity(u_star)
+        return d.lap_u + self.nonlinearity(d.u) - f
+
+    def exact(self, x):
+        return self._exact_and_laplacian(x)[0]
+
+
+class PoissonBall(_UnitBallProblem):
+    """Poisson ``lap u = f`` on the unit ball in ``dim`` dimensions (default 100), ``u = 0`` on
+    the sphere (hard constraint); exact solution in ``problems/highdim.py``."""
+
+
+class SineGordonBall(_UnitBallProblem):
+    """Sine-Gordon ``lap u + sin(u) = f`` on the unit ball in ``dim`` dimensions (default 100),
+    ``u = 0`` on the sphere (hard constraint); exact solution in ``problems/highdim.py``."""
+
+    def nonlinearity(self, u):
+        return jnp.sin(u)
+
+
+class AllenCahnBall(_UnitBallProblem):
+    """Allen-Cahn ``lap u + u - u^3 = f`` on the unit ball in ``dim`` dimensions (default 100),
+    ``u = 0`` on the sphere (hard constraint); exact solution in ``problems/highdim.py``."""
+
+    def nonlinearity(self, u):
+        return u - u**3
