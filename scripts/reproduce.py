@@ -8,6 +8,7 @@ renders every table from its JSON.
     python scripts/reproduce.py --run derivatives          # scripts/bench_derivatives.py -> derivatives.{json,md}
     python scripts/reproduce.py --run peers                # scripts/bench_peers.py -> peers.{json,md}
     python scripts/reproduce.py --run regularisation       # scripts/regularisation.py -> regularisation.{json,md}
+    python scripts/reproduce.py --run highdim              # scripts/bench_highdim.py -> highdim.{json,md}
     python scripts/reproduce.py --render                   # rewrite every .md (and the README section) from the JSON
     python scripts/reproduce.py --check                    # fail if any of them differs from what the JSON gives
 
@@ -234,6 +235,7 @@ BENCHMARKS = {
     "derivatives": ("bench_derivatives.py", True),
     "peers": ("bench_peers.py", True),
     "regularisation": ("regularisation.py", False),
+    "highdim": ("bench_highdim.py", True),
 }
 
 

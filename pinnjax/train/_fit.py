@@ -29,6 +29,7 @@ from ..io import (
     write_json,
 )
 from ._evaluate import errors, eval_set, read_history
+from ._loss import laplacian_variance
 from ._model import precision
 from ._phases import phase_index
 from ._plots import make_plots
@@ -227,6 +228,9 @@ def _fit(problem, cfg, run_dir, resume, progress):
                 rates[index].append(n / dt)
             step = end
 
+            if spec.laplacian is not None and spec.interior_index is not None and history and history[-1]["step"] == end:
+                history[-1]["laplacian_variance"] = float(laplacian_variance(
+                    spec, state.problem, state.model, state.points, jax.random.fold_in(jax.random.fold_in(state.key, end), 0x7A5)))
             if evaluate_now:
                 last_eval = errors(state.problem, state.model, data)
                 if last_eval["l2re"] is not None:

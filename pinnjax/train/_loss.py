@@ -3,6 +3,8 @@ causal weighting in time (Wang et al. 2024)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -52,6 +54,21 @@ def _estimate(spec: TrainSpec, key, index: int) -> dict:
     if spec.laplacian is None or key is None:
         return {}
     return {"estimator": spec.laplacian, "key": jax.random.fold_in(key, index)}
+
+
+@eqx.filter_jit
+def laplacian_variance(spec: TrainSpec, problem, model, points, key) -> jax.Array:
+    """Variance of the randomised PDE residual at a batch (``spec.laplacian``), mean over the
+    interior points: the sample variance of ``samples`` single-direction residuals per point,
+    divided by ``samples`` (the directions are independent, so this is the variance of the
+    ``samples``-direction estimate the step uses). Reported in the history; never trained on."""
+    index = spec.interior_index
+    term = active_terms(problem, spec)[index]
+    n = spec.laplacian.samples
+    single = dataclasses.replace(spec.laplacian, samples=1)
+    one = lambda k: term.residuals(problem, model, points[index], estimator=single, key=k)  # noqa: E731
+    r = jax.vmap(one)(jax.random.split(key, n)).astype(spec.jnp_dtype)  # (n, points, components)
+    return jnp.mean(jnp.var(r, axis=0, ddof=1)) / n
 
 
 def gradnorm_weights(grad_norms, old, momentum: float) -> jax.Array:
