@@ -186,7 +186,7 @@ def _history(path: Path) -> list[dict]:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dims", nargs="+", type=int, default=[10, 100, 1000, 10000, 100000])
-    p.add_argument("--repeats", type=int, default=11)
+    p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--memory-limit", type=float, default=4.0, help="GiB of compiled step memory to run at most")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds a first step may take at most")
     p.add_argument("--budget", type=float, default=600.0, help="training seconds per accuracy run")
