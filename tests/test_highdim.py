@@ -269,3 +269,35 @@ def test_solve_takes_the_derivatives_section():
     assert 0 < sol.metrics["l2re"] < 10
     exact = pj.solve(problem, **small)
     assert all("laplacian_variance" not in row for row in exact.history)
+
+
+def _step_flops(method, d, batch=16, width=32):
+    """XLA's flop count of one training step (value and gradient of mean(lap^2))."""
+    import equinox as eqx
+
+    net = pj.MLP(in_size=d, out_size=1, width=width, depth=3, activation="tanh", key=jax.random.PRNGKey(0))
+    xs = jnp.zeros((batch, d), jnp.float32)
+    request = Request.laplacian(d)
+    if method != "exact":
+        request = request.estimated(Estimator(method, 4))
+
+    def step(model, k):
+        loss = lambda m: jnp.mean(jet_batch(m, xs, request, key=k).contractions ** 2)  # noqa: E731
+        return eqx.filter_value_and_grad(loss)(model)
+
+    cost = jax.jit(step).lower(net, jax.random.PRNGKey(1)).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
+
+
+def test_step_cost_grows_with_d_only_through_the_first_layer():
+    """Going from d = 100 to 1,100 adds to a sparse step no more than the first layer's value
+    matmul and its weight gradient account for (2 + 2 flops per batch x width x added axis,
+    plus the scatter of the gathered columns' gradient: bounded by 5), and to a Hutchinson step no more than the K directions' products; the exact
+    step grows by at least a hidden layer's worth per added axis (width^2 per point)."""
+    batch, width, k, dd = 16, 32, 4, 1000
+    grow = {m: _step_flops(m, 100 + dd, batch, width) - _step_flops(m, 100, batch, width)
+            for m in ("sparse", "hutchinson", "exact")}
+    assert grow["sparse"] <= 5 * batch * width * dd, grow
+    assert grow["hutchinson"] <= 8 * batch * (k + 1) * width * dd, grow
+    assert grow["exact"] >= batch * width * width * dd, grow
