@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._activations import AbstractActivation, Identity, get_activation
-from ._request import Request
+from ._request import Estimator, Request
 
 D1, D2, C, M, D3, D4, X, Q = range(8)
 N_GROUPS = 8
@@ -83,7 +83,7 @@ class Plan:
     # Estimated contractions (Request.estimator): the input has ``dim`` axes; a1 ends with one
     # virtual axis ``dim + j * samples + n`` per random direction n of contraction j, and
     # ``directions[j]`` is (its support axes, sqrt|c_k| on them) from which they are drawn.
-    estimator: object = None
+    estimator: Estimator | None = None
     dim: int = 0
     directions: tuple = ()
 
