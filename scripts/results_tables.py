@@ -549,10 +549,10 @@ def _readme_highdim(data) -> list[str]:
     dims, by = _highdim_cost_rows(data)
     lines = [f"**High-dimensional Laplacians** (`results/highdim.md`; {_highdim_load(data)}): one training step, "
              f"exact Laplacian against {data.get('samples')} random directions per point, tanh MLP 4 x 128, float32.", "",
-             "| d | exact ms | hutchinson ms | sparse ms | exact / sparse |", "|---|---|---|---|---|"]
+             "| dimension | exact ms | hutchinson ms | sparse ms | exact / sparse |", "|---|---|---|---|---|"]
     for d in dims:
         row = by[d]
-        lines.append(f"| {d} | {_ms(row.get('exact'))} | {_ms(row.get('hutchinson'))} | {_ms(row.get('sparse'))} | "
+        lines.append(f"| d = {d} | {_ms(row.get('exact'))} | {_ms(row.get('hutchinson'))} | {_ms(row.get('sparse'))} | "
                      f"{ratio_text(_speedup(row, 'sparse'))} |")
     for r in data.get("accuracy", []):
         lines += ["", f"`{r['config']}` as shipped: L2 relative error {fmt(r['l2re'], '.2e')} after {fmt(r['steps'], 'd')} "

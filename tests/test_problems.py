@@ -36,7 +36,12 @@ class Exact(eqx.Module):
     out_size: int
 
     def __call__(self, x):
-        return jnp.atleast_1d(self.p.exact(x))
+        u = jnp.atleast_1d(self.p.exact(x))
+        if self.p.has_constraint:  # the network's part of u = g + D * network (0 where D = 0)
+            g, D = self.p.constraint(x)
+            safe = jnp.where(D == 0, 1.0, D)
+            u = jnp.where(D == 0, 0.0, (u - g) / safe)
+        return u
 
 
 class Opaque(eqx.Module):
