@@ -58,6 +58,11 @@ class _UnitBallProblem(pj.Problem):
     # boundary points (sampling.boundary: 0 drops this term)
     conditions = (pj.Dirichlet(0.0),)
 
+    @classmethod
+    def exact_parameters(cls) -> dict:
+        """A small dimension for the tests that differentiate the exact solution by nested jvp."""
+        return {"dim": 6}
+
     def __check_init__(self):
         if isinstance(self.dim, bool) or int(self.dim) != self.dim or self.dim < 2:
             raise ValueError(f"{type(self).__name__}: parameter 'dim' must be an integer >= 2, got {self.dim!r}")
