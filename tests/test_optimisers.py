@@ -28,10 +28,11 @@ from pinnjax.train import (
     precision,
     read_history,
 )
-from pinnjax.train._loss import term_losses, weighted_residual_jacobian
+from pinnjax.train._loss import term_losses, weighted_residual_jacobian, weighted_residuals
 from pinnjax.train._sampling import draw_points
 from pinnjax.train._state import split_params
 from pinnjax.train.optimisers import OPTIMISERS, Objective
+from pinnjax.train.optimisers._gauss_newton import gauss_newton_step, matrix_free_gauss_newton_step
 
 pytestmark = pytest.mark.usefixtures("strict_jax")
 
@@ -51,7 +52,8 @@ def _objective(residual_fn):
         del method
         return residual_fn(x), jax.jacrev(residual_fn)(x), x, lambda f: f
 
-    return Objective(losses, lambda w, l: jnp.sum(w * l), jacobian, jnp.ones(1), jnp.asarray(True))
+    return Objective(losses, lambda w, l: jnp.sum(w * l), jacobian, jnp.ones(1), jnp.asarray(True),
+                     residuals=residual_fn)
 
 
 def _minimise(opt, residual_fn, x0, steps):
@@ -99,12 +101,15 @@ CASES = [
     ("ssbroyden", {}, 30, 100),
     ("lm", {}, 10, 60),
     ("engd", {}, 5, 60),
+    ("lm", {"form": "cg"}, 10, 60),
+    ("engd", {"form": "cg"}, 5, 60),
     ("adam", {"decay": "exponential", "decay_rate": 0.5, "decay_steps": 1000}, 4000, 20000),
     ("soap", {"decay": "exponential", "decay_rate": 0.5, "decay_steps": 1000}, 4000, 20000),
 ]
 
 
-@pytest.mark.parametrize("name,opts,quad_steps,rosen_steps", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name,opts,quad_steps,rosen_steps", CASES,
+                         ids=[c[0] + "".join(f"-{v}" for v in c[1].values() if isinstance(v, str)) for c in CASES])
 def test_reaches_the_minimum_of_a_quadratic_and_of_rosenbrock(name, opts, quad_steps, rosen_steps):
     opt = _make(name, **opts)
     x, totals = _minimise(opt, _quadratic, jnp.zeros(5, jnp.float64), quad_steps)
@@ -116,8 +121,9 @@ def test_reaches_the_minimum_of_a_quadratic_and_of_rosenbrock(name, opts, quad_s
     assert jnp.max(jnp.abs(x - 1.0)) < tol, (name, x, totals[-5:])
 
 
-@pytest.mark.parametrize("name", ["lbfgs", "bfgs", "ssbroyden", "lm", "engd"])
-def test_a_failed_line_search_keeps_the_parameters(name):
+@pytest.mark.parametrize("name,form", [("lbfgs", None), ("bfgs", None), ("ssbroyden", None), ("lm", None),
+                                       ("engd", None), ("lm", "cg"), ("engd", "cg")])
+def test_a_failed_line_search_keeps_the_parameters(name, form):
     """The loss is infinite everywhere but at the start point (its gradient is that of a
     bowl): no step can be accepted. Parameters stay put and finite, and the state says so."""
     x0 = jnp.array([0.3, -0.7, 1.1], jnp.float64)
@@ -126,7 +132,7 @@ def test_a_failed_line_search_keeps_the_parameters(name):
         off = jnp.any(x != x0)
         return jnp.where(off, jnp.inf, 1.0) * x
 
-    opt = _make(name)
+    opt = _make(name) if form is None else _make(name, form=form)
     x, totals = _minimise(opt, residual, x0, 4)
     assert jnp.array_equal(x, x0) and bool(jnp.all(jnp.isfinite(totals)))
     objective = _objective(residual)
@@ -196,6 +202,55 @@ def test_residual_jacobian_and_gauss_newton_matrix_match_autodiff(model):
         assert jnp.max(jnp.abs(2 * J.T @ r - g)) < 1e-10 * jnp.max(jnp.abs(g))
 
 
+@pytest.mark.parametrize("damping", [1e-3, 1e-8])
+def test_conjugate_gradient_direction_equals_the_cholesky_direction(damping):
+    """`form: cg` never forms J: J v and J^T u come from autodiff of the weighted residual
+    vector. With as many products as there are residuals + 1 (J^T J + damping I has at most
+    N + 1 distinct eigenvalues, so CG is exact by then in exact arithmetic) and a zero
+    tolerance, its direction equals the dense and the Woodbury Cholesky directions. Float64;
+    the tolerance is rounding amplified by the condition number of the damped system, about
+    ||J||^2 / damping (1e-6 relative at damping 1e-8, 1e-10 at 1e-3)."""
+    problem = Heat1D()
+    cfg = _cfg(loss={"weights": {"initial": 7.0}})
+    with precision("float64"):
+        spec = make_spec(problem, cfg)
+        state = init_state(problem, spec, cfg.model, seed=3)
+        points = draw_points(spec, state.problem, jax.random.key(5))
+        params, rest = split_params(state)
+        weights = jnp.array([1.0, 2.0, 0.5])
+        r, J, flat, unravel = weighted_residual_jacobian(spec, params, rest, points, weights)
+
+        def residuals(f):
+            model_, problem_ = eqx.combine(unravel(f), rest)
+            return weighted_residuals(spec, problem_, model_, points, weights)
+
+        n = r.shape[0]
+        r_cg, d_cg, products = jax.jit(
+            lambda f: matrix_free_gauss_newton_step(residuals, f, damping, n + 1, 0.0))(flat)
+        assert jnp.array_equal(r_cg, r)
+        tol = 1e-10 if damping > 1e-6 else 1e-6
+        for form in ("dense", "woodbury"):
+            d = gauss_newton_step(J, r, damping, form)
+            assert jnp.linalg.norm(d_cg - d) < tol * jnp.linalg.norm(d), (form, int(products))
+        # the tolerance stops it early, with a direction that is close but not the same
+        _, d_early, early = matrix_free_gauss_newton_step(residuals, flat, damping, n + 1, 1e-3)
+        assert 0 < int(early) < int(products) and not jnp.array_equal(d_early, d_cg)
+
+
+def test_gauss_newton_phases_with_cg_follow_the_cholesky_run(tmp_path):
+    """An LM and an ENGD phase with `form: cg` train (the loss falls in each) and take the
+    dense run's steps: losses agree to the CG tolerance's effect on them."""
+    losses = {}
+    for form in ("auto", "cg"):
+        phases = [{"optimiser": "adam", "steps": 10}, {"optimiser": "lm", "steps": 10, "form": form},
+                  {"optimiser": "engd", "steps": 10, "form": form, "damping": 1e-6}]
+        fit(Poisson1D(), _cfg(train={"phases": phases, "log_every": 5}), tmp_path / form)
+        losses[form] = [(r["step"], r["loss"]) for r in read_history(tmp_path / form)]
+    by_step = dict(losses["cg"])
+    assert by_step[20] < by_step[10] and by_step[30] < by_step[20], losses["cg"]
+    np.testing.assert_allclose([v for _, v in losses["cg"]], [v for _, v in losses["auto"]], rtol=1e-6)
+
+
 # --- config --------------------------------------------------------------------------------
 
 
@@ -210,6 +265,12 @@ def test_phase_config_errors_name_the_key():
         _cfg(train={"lbfgs_steps": 5, "phases": [{"optimiser": "lm", "steps": 5}]})
     with pytest.raises(ConfigError, match=r"train.phases\[0\].*memory: expected keep or restart"):
         _cfg(train={"phases": [{"optimiser": "lbfgs", "steps": 5, "memory": "forget"}]})
+    with pytest.raises(ConfigError, match=r"train.phases\[0\].*form: expected one of auto, dense, woodbury, cg"):
+        _cfg(train={"phases": [{"optimiser": "engd", "steps": 5, "form": "conjugate"}]})
+    with pytest.raises(ConfigError, match=r"train.phases\[0\].*cg_iters: expected an int >= 1, got 0"):
+        _cfg(train={"phases": [{"optimiser": "lm", "steps": 5, "form": "cg", "cg_iters": 0}]})
+    with pytest.raises(ConfigError, match=r"train.phases\[0\].*cg_tol: expected a float in \[0, 1\)"):
+        _cfg(train={"phases": [{"optimiser": "lm", "steps": 5, "form": "cg", "cg_tol": 2}]})
     with pytest.raises(ConfigError, match=r"train.phases\[0\].damping.*expected float"):
         _cfg(train={"phases": [{"optimiser": "lm", "steps": 5, "damping": "big"}]})
     # overrides reach into the list
@@ -235,6 +296,7 @@ ALL_PHASES = [
     {"optimiser": "ssbroyden", "steps": 20, "resample_every": 7, "rad": True},
     {"optimiser": "lm", "steps": 20, "resample_every": 7},
     {"optimiser": "engd", "steps": 20, "resample_every": 7, "form": "woodbury"},
+    {"optimiser": "lm", "steps": 20, "resample_every": 7, "form": "cg", "cg_iters": 30},
 ]
 
 
@@ -270,10 +332,11 @@ def _resume_inside_every_phase(tmp_path, phases):
 
 
 def test_resume_inside_second_order_phases_is_bit_for_bit(tmp_path):
-    _resume_inside_every_phase(tmp_path, [ALL_PHASES[0], ALL_PHASES[5], ALL_PHASES[7]])  # adam, ssbroyden, engd
+    # adam, ssbroyden, engd (Woodbury), lm (matrix-free CG)
+    _resume_inside_every_phase(tmp_path, [ALL_PHASES[0], ALL_PHASES[5], ALL_PHASES[7], ALL_PHASES[8]])
 
 
-@pytest.mark.slow  # eight phases resumed eight times: minutes on 2 shared cores
+@pytest.mark.slow  # nine phases resumed nine times: minutes on 2 shared cores
 def test_resume_inside_every_phase_is_bit_for_bit(tmp_path):
     _resume_inside_every_phase(tmp_path, ALL_PHASES)
 
