@@ -246,11 +246,12 @@ def test_conjugate_gradient_direction_equals_the_cholesky_direction():
 
 def test_gauss_newton_phases_with_cg_follow_the_cholesky_run(tmp_path):
     """An LM and an ENGD phase with `form: cg` train (the loss falls in each) and take the
-    dense run's steps: losses agree to the CG tolerance's effect on them."""
+    Cholesky run's steps: losses agree to 1e-6 relative (CG stops at a relative residual of
+    1e-10, and ENGD's damping is kept at 1e-3, where 200 products solve to that tolerance)."""
     losses = {}
     for form in ("auto", "cg"):
         phases = [{"optimiser": "adam", "steps": 10}, {"optimiser": "lm", "steps": 10, "form": form},
-                  {"optimiser": "engd", "steps": 10, "form": form, "damping": 1e-6}]
+                  {"optimiser": "engd", "steps": 10, "form": form, "damping": 1e-3}]
         fit(Poisson1D(), _cfg(train={"phases": phases, "log_every": 5}), tmp_path / form)
         losses[form] = [(r["step"], r["loss"]) for r in read_history(tmp_path / form)]
     by_step = dict(losses["cg"])
