@@ -162,6 +162,18 @@ def _cfg(**sections):
     return config_from_dict(base)
 
 
+def _heat_batch(model: dict):
+    """A float64 Heat1D batch (call inside ``precision("float64")``): spec, trainable params,
+    the rest, points and term weights."""
+    problem = Heat1D()
+    cfg = _cfg(model=model, loss={"weights": {"initial": 7.0}})
+    spec = make_spec(problem, cfg)
+    state = init_state(problem, spec, cfg.model, seed=3)
+    points = draw_points(spec, state.problem, jax.random.key(5))
+    params, rest = split_params(state)
+    return spec, params, rest, points, jnp.array([1.0, 2.0, 0.5])
+
+
 @pytest.mark.parametrize("model", [{}, {"factorization": {"mean": 0.5, "std": 0.1}},
                                    {"embedding": {"type": "fourier", "features": 4, "scale": 1.0}}],
                          ids=["plain", "factorized", "fourier"])
@@ -169,14 +181,8 @@ def test_residual_jacobian_and_gauss_newton_matrix_match_autodiff(model):
     """J from per-point jacrev vs jax.jacfwd of the whole batched residual vector (another
     autodiff path); J^T J vs the autodiff Gauss-Newton matrix; sum(r^2) is the weighted loss
     and 2 J^T r its gradient. Float64: agreement to rounding (1e-10 relative)."""
-    problem = Heat1D()
-    cfg = _cfg(model=model, loss={"weights": {"initial": 7.0}})
     with precision("float64"):
-        spec = make_spec(problem, cfg)
-        state = init_state(problem, spec, cfg.model, seed=3)
-        points = draw_points(spec, state.problem, jax.random.key(5))
-        params, rest = split_params(state)
-        weights = jnp.array([1.0, 2.0, 0.5])
+        spec, params, rest, points, weights = _heat_batch(model)
         r, J, flat, unravel = weighted_residual_jacobian(spec, params, rest, points, weights)
 
         def r_of(f):
@@ -211,14 +217,8 @@ def test_conjugate_gradient_direction_equals_the_cholesky_direction():
     rounding allows about 2.5e4 * 2.2e-16 = 5.5e-12 relative; we ask 1e-11 (the two Cholesky
     forms agree to 8e-13). With `cg_tol` 1e-3 it stops early, where the normal equations'
     residual (J formed here to check it) first falls below 1e-3 of the right-hand side's."""
-    problem = Heat1D()
-    cfg = _cfg(loss={"weights": {"initial": 7.0}})
     with precision("float64"):
-        spec = make_spec(problem, cfg)
-        state = init_state(problem, spec, cfg.model, seed=3)
-        points = draw_points(spec, state.problem, jax.random.key(5))
-        params, rest = split_params(state)
-        weights = jnp.array([1.0, 2.0, 0.5])
+        spec, params, rest, points, weights = _heat_batch({})
         n, damping = 24 + 6 + 6, 1e-3  # residuals, damping
         r, J, flat, unravel = weighted_residual_jacobian(spec, params, rest, points, weights)
 
