@@ -19,6 +19,7 @@ from ._loss import (
     term_grad_norms,
     term_losses,
     weighted_residual_jacobian,
+    weighted_residuals,
 )
 from ._phases import Phase
 from ._sampling import draw_points, rad_pool, rad_select
@@ -100,6 +101,10 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
     def jacobian_at(p, method):
         return weighted_residual_jacobian(spec, p, rest, points, state.weights, method)
 
+    def residuals_at(p):
+        model, problem = eqx.combine(p, rest)
+        return weighted_residuals(spec, problem, model, points, state.weights)
+
     balance = None
     if spec.balancing == "gradnorm":
 
@@ -113,7 +118,8 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
 
     nxt = state.step + 1
     log = (nxt % spec.log_every == 0) | jnp.any(nxt == jnp.asarray(spec.phase_ends))
-    objective = Objective(losses_at, functools.partial(_weighted, spec), jacobian_at, state.weights, log, balance)
+    objective = Objective(losses_at, functools.partial(_weighted, spec), jacobian_at, state.weights, log, balance,
+                          residuals_at)
     out = opt.step(objective, params, opt_state, state.step - phase.start)
     model, problem = eqx.combine(out.params, rest)
     new = eqx.tree_at(
