@@ -1,0 +1,175 @@
+"""Curvature diagnostics (pinnjax/diagnostics) against dense references in float64:
+Hessian-vector products against ``jax.hessian``, Gauss-Newton products against ``2 J^T J`` of
+the trainer's residual Jacobian, Lanczos extremes against ``eigvalsh``, the SLQ density
+against the exact histogram, critical-point verdicts on points whose nature is known, and the
+Laplace interval against the textbook least-squares one."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pinnjax as pj
+from pinnjax import diagnostics as dg
+from pinnjax.problems import PROBLEMS
+from pinnjax._solve import make_config
+from pinnjax.train import init_state, make_spec, precision
+from pinnjax.train._sampling import draw_points
+
+pytestmark = pytest.mark.usefixtures("strict_jax")
+
+SMALL = {"model": {"width": 8, "depth": 2, "dtype": "float64"}, "sampling": {"interior": 48, "boundary": 16}}
+
+
+def _flat_loss(problem, **over):
+    """The loss at the initial parameters of a small float64 run, on a batch drawn with a fixed
+    key (no training: the products are checked at any point)."""
+    cfg = make_config(problem, None, **{**SMALL, **over})
+    with precision("float64"):
+        spec = make_spec(problem, cfg)
+        state = init_state(problem, spec, cfg.model, seed=0)
+        state = eqx.tree_at(lambda s: s.points, state, draw_points(spec, state.problem, jax.random.key(1)))
+        return dg.flat_loss(spec, state)
+
+
+@pytest.fixture(scope="module")
+def poisson2d():
+    """poisson2d (a Laplacian residual and a Dirichlet term), 8 x 2: the loss, its dense
+    Hessian and residual Jacobian, and the two product operators."""
+    with jax.enable_x64(True):
+        fl = _flat_loss(PROBLEMS["poisson2d"]())
+        H = np.asarray(jax.hessian(fl.loss)(fl.flat))
+        J = np.asarray(fl.jacobian("jacrev"))
+        ops = {kind: dg.curvature_operator(fl, kind) for kind in ("hessian", "gauss_newton")}
+        return fl, H, J, ops
+
+
+def test_products_equal_dense_hessian_and_gauss_newton(poisson2d, key):
+    fl, H, J, ops = poisson2d
+    p = fl.flat.shape[0]
+    assert H.shape == (p, p) and J.shape[1] == p and J.shape[0] == sum(fl.sizes)
+    v = jax.random.normal(key, (p,), jnp.float64)
+    hv = ops["hessian"](v)
+    gv = ops["gauss_newton"](v)
+    # float64 rounding of sums over ~100 parameters and ~100 residuals of O(1) terms
+    np.testing.assert_allclose(hv, H @ v, rtol=1e-10, atol=1e-10 * np.abs(H @ v).max())
+    np.testing.assert_allclose(gv, 2 * J.T @ (J @ v), rtol=1e-10, atol=1e-10 * np.abs(gv).max())
+    # the Kronecker-form Jacobian gives the same Gauss-Newton matrix
+    Jk = np.asarray(fl.jacobian("kronecker"))
+    np.testing.assert_allclose(Jk.T @ Jk, J.T @ J, atol=1e-10 * np.abs(J.T @ J).max())
+    # the loss is sum(r**2): the Hessian minus the Gauss-Newton part is the residual-curvature part,
+    # not zero away from a zero-residual point
+    assert np.abs(H - 2 * J.T @ J).max() > 1e-3 * np.abs(H).max()
+
+
+def test_per_term_products_sum_to_the_whole(poisson2d, key):
+    fl, H, J, ops = poisson2d
+    v = jax.random.normal(key, (fl.flat.shape[0],), jnp.float64)
+    parts = sum(np.asarray(dg.curvature_operator(fl, "hessian", term=i)(v)) for i in range(len(fl.sizes)))
+    np.testing.assert_allclose(parts, H @ v, rtol=1e-10, atol=1e-10 * np.abs(H @ v).max())
+    J0 = J[: fl.sizes[0]]  # the residual term's rows
+    g0 = dg.curvature_operator(fl, "gauss_newton", term=0)(v)
+    np.testing.assert_allclose(g0, 2 * J0.T @ (J0 @ v), rtol=1e-10, atol=1e-10 * np.abs(g0).max())
+
+
+def test_lanczos_extremes_equal_eigvalsh(poisson2d):
+    fl, H, J, ops = poisson2d
+    p = fl.flat.shape[0]
+    exact = np.linalg.eigvalsh(H)
+    ext = dg.extreme_eigenvalues(ops["hessian"], p, k=3, steps=p)
+    # full re-orthogonalisation: the Ritz values are eigenvalues to float64 rounding of |lambda|_max
+    tol = 1e-9 * np.abs(exact).max()
+    np.testing.assert_allclose(ext["largest"], exact[::-1][:3], atol=tol)
+    np.testing.assert_allclose(ext["smallest"], exact[:3], atol=tol)
+    # fewer steps than parameters: the outermost eigenvalues have converged, with the error bound
+    short = dg.extreme_eigenvalues(ops["hessian"], p, k=1, steps=p // 2)
+    assert abs(short["largest"][0] - exact[-1]) <= max(short["largest_error"][0], tol)
+    assert abs(short["smallest"][0] - exact[0]) <= max(short["smallest_error"][0], tol)
+    gn = np.linalg.eigvalsh(2 * J.T @ J)
+    ext_gn = dg.extreme_eigenvalues(ops["gauss_newton"], p, k=3, steps=p)
+    np.testing.assert_allclose(ext_gn["largest"], gn[::-1][:3], atol=1e-9 * gn.max())
+    assert dg.condition_number({"largest": [4.0], "smallest": [0.5]}) == 8.0
+    assert dg.condition_number({"largest": [4.0], "smallest": [0.0]}) == np.inf
+
+
+def test_slq_density_equals_exact_histogram(poisson2d, seed):
+    fl, H, J, ops = poisson2d
+    p = fl.flat.shape[0]
+    exact = np.linalg.eigvalsh(H)
+    edges = np.linspace(exact[0] - 1e-6, exact[-1] + 1e-6, 13)
+    want = np.histogram(exact, edges)[0] / p
+    matvec = ops["hessian"]
+    # probes e_1 ... e_P and Lanczos to an invariant subspace: each quadrature is exact, and
+    # the mean over the basis of e_i^T f(H) e_i is tr f(H) / P (the histogram, f an indicator)
+    basis = dg.spectral_density(matvec, p, steps=p, start_vectors=np.eye(p))
+    np.testing.assert_allclose(basis.histogram(edges), want, atol=1e-9)
+    # Rademacher probes and few steps: the smoothed density is an estimate of the exact one
+    width = (exact[-1] - exact[0]) / 20
+    grid = np.linspace(exact[0], exact[-1], 50)
+    exact_smooth = dg.SpectralDensity([exact], [np.full(p, 1.0 / p)]).smoothed(grid, width)
+    slq = dg.spectral_density(matvec, p, steps=30, probes=30, seed=seed).smoothed(grid, width)
+    # Monte Carlo error of 30 probes: each v^T f(H) v / P has relative sd about sqrt(2 / P) ~ 0.14
+    # spread over the grid; the L1 distance of two densities is below 0.15 (of 2 at most)
+    assert np.sum(np.abs(slq - exact_smooth)) * (grid[1] - grid[0]) < 0.15
+
+
+def test_critical_point_verdicts_known_saddle_minimum_maximum():
+    # the seed's example f = x^2 + 3xy + y^2: Hessian [[2, 3], [3, 2]], eigenvalues 5 and -1, a saddle at 0
+    def f(t):
+        return t[0] ** 2 + 3 * t[0] * t[1] + t[1] ** 2
+
+    rep = dg.critical_point_report(f, jnp.zeros(2, jnp.float64), k=2)
+    assert rep["verdict"] == "saddle" and rep["stationary"]
+    np.testing.assert_allclose(rep["largest_eigenvalues"], [5.0, -1.0], atol=1e-12)
+    assert rep["negative_eigenvalues_found"] == 1
+
+    def rosenbrock(t):
+        return (1 - t[0]) ** 2 + 100 * (t[1] - t[0] ** 2) ** 2
+
+    at_min = dg.critical_point_report(rosenbrock, jnp.ones(2, jnp.float64))
+    assert at_min["verdict"] == "minimum" and at_min["stationary"] and at_min["negative_eigenvalues_found"] == 0
+    np.testing.assert_allclose(sorted(at_min["largest_eigenvalues"]),
+                               np.linalg.eigvalsh(np.array([[802.0, -400.0], [-400.0, 200.0]])), rtol=1e-12)
+    at_max = dg.critical_point_report(lambda t: -rosenbrock(t), jnp.ones(2, jnp.float64))
+    assert at_max["verdict"] == "maximum"
+    away = dg.critical_point_report(rosenbrock, jnp.zeros(2, jnp.float64))
+    assert not away["stationary"] and away["gradient_norm"] == pytest.approx(2.0)
+    assert dg.classify(0.0, 3.0, 1e-9) == "minimum with flat directions"
+    assert dg.classify(-1e-12, 1e-12, 1e-9) == "flat"
+
+
+class Laplace1D(pj.Problem):
+    """u'' = 0 on [-1, 1], u = 0 at the ends: u = 0 is the solution."""
+
+    domain = pj.Interval(-1.0, 1.0)
+    needs = ("u_xx",)
+    conditions = (pj.Dirichlet(0.0),)
+
+    def residual(self, x, d):
+        return d.u_xx
+
+
+def test_zero_loss_point_is_a_minimum_with_flat_directions():
+    """A network whose output layer is zero gives u = 0, the exact solution: loss 0, a global
+    minimum. There the Hessian is the Gauss-Newton matrix (every residual is 0), and more
+    parameters than the residuals can pin down leave flat directions."""
+    fl = _flat_loss(Laplace1D(), train={"steps": 1}, sampling={"interior": 16, "boundary": 2})
+    params = fl.unravel(fl.flat)
+    model, unknowns = params
+    zeroed = eqx.tree_at(lambda m: (m.layers[-1].weight, m.layers[-1].bias), model,
+                         replace_fn=jnp.zeros_like)
+    theta = jax.flatten_util.ravel_pytree((zeroed, unknowns))[0]
+    with precision("float64"):
+        assert float(fl.loss(theta)) == 0.0
+        at_zero = dataclasses.replace(fl, flat=theta)
+        v = jax.random.normal(jax.random.key(2), theta.shape, jnp.float64)
+        hv = dg.curvature_operator(at_zero, "hessian")(v)
+        gv = dg.curvature_operator(at_zero, "gauss_newton")(v)
+        np.testing.assert_allclose(hv, gv, rtol=1e-12, atol=1e-12 * np.abs(gv).max())
+        rep = dg.critical_point_report(fl.loss, theta, steps=theta.shape[0])
+    assert rep["gradient_norm"] == 0.0 and rep["stationary"]
+    assert rep["verdict"] == "minimum with flat directions"
+    assert rep["negative_eigenvalues_found"] == 0
