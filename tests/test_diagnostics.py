@@ -173,3 +173,48 @@ def test_zero_loss_point_is_a_minimum_with_flat_directions():
     assert rep["gradient_norm"] == 0.0 and rep["stationary"]
     assert rep["verdict"] == "minimum with flat directions"
     assert rep["negative_eigenvalues_found"] == 0
+
+
+class LineFit(pj.Problem):
+    """Linear least squares in PINN clothes: ``u(x) = c_0 + c_1 x`` exactly (a hard constraint
+    with ``D = 0``, so the network has no say), observed with noise at `n` points; the PDE
+    ``u_xx = 0`` holds for every ``c``. The unknowns' posterior is the regression's."""
+
+    c: jax.Array = pj.unknown(np.zeros(2))
+    obs_x: np.ndarray = None
+    obs_y: np.ndarray = None
+
+    domain = pj.Interval(-1.0, 1.0)
+    needs = ("u_xx",)
+
+    @property
+    def conditions(self):
+        return (pj.PointData(self.obs_x, self.obs_y, name="data"),)
+
+    def residual(self, x, d):
+        return d.u_xx
+
+    def constraint(self, x):
+        return self.c[0] + self.c[1] * x[0], 0.0 * x[0]
+
+
+def test_laplace_interval_equals_least_squares_interval(seed):
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(-1.0, 1.0, 40))
+    sigma = 0.1
+    y = 0.3 - 0.7 * x + sigma * rng.standard_normal(40)
+    problem = LineFit(obs_x=x[:, None], obs_y=y)
+    fl = _flat_loss(problem, sampling={"interior": 8, "boundary": 0})
+    with precision("float64"):
+        # alpha tiny: the network's block is decoupled from c (it never enters the loss)
+        out = dg.laplace_unknowns(fl, noise=sigma, prior_precision=1e-12)
+    X = np.stack([np.ones_like(x), x], axis=1)
+    cov = sigma**2 * np.linalg.inv(X.T @ X)  # the textbook covariance of the regression coefficients
+    c = out["unknowns"]["c"]
+    # float64 rounding of a 2 x 2 block of the inverse of a (P x P) eigendecomposition
+    np.testing.assert_allclose(c["sd"], np.sqrt(np.diag(cov)), rtol=1e-8)
+    z = 1.959963984540054  # the 97.5% quantile of the standard normal
+    np.testing.assert_allclose(np.asarray(c["upper"]) - np.asarray(c["lower"]), 2 * z * np.sqrt(np.diag(cov)), rtol=1e-8)
+    assert out["level"] == 0.95
+    with pytest.raises(ValueError, match="no term 'obs'"):
+        dg.laplace_unknowns(fl, noise=sigma, data_term="obs")
