@@ -16,3 +16,6 @@ from ._objective import flat_loss as flat_loss
 from ._products import curvature_operator as curvature_operator
 from ._products import gauss_newton_vector_product as gauss_newton_vector_product
 from ._products import hessian_vector_product as hessian_vector_product
+from ._diagnose import Settings as Settings
+from ._diagnose import curvature_at as curvature_at
+from ._diagnose import diagnose_run as diagnose_run
