@@ -5,6 +5,7 @@ against the exact histogram, critical-point verdicts on points whose nature is k
 Laplace interval against the textbook least-squares one."""
 
 import dataclasses
+import pathlib
 
 import equinox as eqx
 import jax
@@ -20,6 +21,7 @@ from pinnjax.train import init_state, make_spec, precision
 from pinnjax.train._sampling import draw_points
 
 pytestmark = pytest.mark.usefixtures("strict_jax")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 SMALL = {"model": {"width": 8, "depth": 2, "dtype": "float64"}, "sampling": {"interior": 48, "boundary": 16}}
 
@@ -218,3 +220,50 @@ def test_laplace_interval_equals_least_squares_interval(seed):
     assert out["level"] == 0.95
     with pytest.raises(ValueError, match="no term 'obs'"):
         dg.laplace_unknowns(fl, noise=sigma, data_term="obs")
+
+
+def test_diagnose_cli_writes_json_plots_and_training_records(tmp_path, capsys):
+    """A tiny noisy inverse run with ``diagnostics.every``, then ``pinnjax diagnose
+    --every-checkpoint``: the records exist for every checkpoint and term, and the final
+    extreme Hessian eigenvalues equal the dense ones of the loaded state's loss."""
+    import json
+
+    from pinnjax.cli import main
+
+    run = tmp_path / "run"
+    sets = ["model.width=6", "model.depth=1", "model.dtype=float64", "train.steps=20", "train.lbfgs_steps=0",
+            "train.checkpoint_every=10", "train.scan_steps=10", "sampling.interior=16", "eval.points=50",
+            "diagnostics.every=10", "diagnostics.lanczos_steps=8", "output.plots=true"]
+    args = ["run", str(ROOT / "configs" / "inverse_diffusion_noisy.yaml"), "--out", str(run)]
+    assert main(args + [x for s in sets for x in ("--set", s)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["curvature"]["step"] == 20
+    kappa = metrics["uncertainty"]["unknowns"]["kappa"]
+    assert len(kappa["sd"]) == 17 and all(s > 0 for s in kappa["sd"])
+    assert (run / "plots" / "unknowns.png").is_file()
+    rows = (run / "diagnostics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,hessian_max") and [r.split(",")[0] for r in rows[1:]] == ["10", "20"]
+
+    # P = 6 + 6 + 6 + 1 network parameters and 17 nodes: 40 Lanczos steps reach the whole space
+    assert main(["diagnose", str(run), "--every-checkpoint", "--steps", "40", "--k", "2", "--probes", "2",
+                 "--density-steps", "6"]) == 0
+    assert "Hessian eigenvalues" in capsys.readouterr().out
+    record = json.loads((run / "diagnostics.json").read_text())
+    assert [r["step"] for r in record["checkpoints"]] == [10, 20]
+    final = record["checkpoints"][-1]
+    assert set(final["terms"]) == {"residual", "dirichlet", "data", "regularization"}
+    for name in ("spectral_density", "term_spectra", "extreme_eigenvalues", "unknowns"):
+        assert (run / "plots" / f"{name}.png").is_file()
+    sol = pj.load(run)
+    with precision("float64"):
+        fl = dg.flat_loss(make_spec(sol.problem, sol.config), sol._state)
+        exact = np.linalg.eigvalsh(np.asarray(jax.hessian(fl.loss)(fl.flat)))
+    tol = 1e-8 * np.abs(exact).max()  # float64 rounding; the Krylov space is the whole space
+    np.testing.assert_allclose(final["hessian"]["largest"], exact[::-1][:2], atol=tol)
+    np.testing.assert_allclose(final["hessian"]["smallest"], exact[:2], atol=tol)
+    assert final["critical_point"]["negative_eigenvalues_found"] == int(np.sum(exact[:2] < -tol))
+
+    # bad input: one line, exit status 2
+    with pytest.raises(SystemExit) as exc:
+        main(["diagnose", str(tmp_path / "nowhere")])
+    assert exc.value.code == 2 and "run folder not found" in capsys.readouterr().err

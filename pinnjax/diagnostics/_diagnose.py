@@ -73,6 +73,18 @@ def curvature_at(spec, state, settings: Settings = Settings(), *, extremes_only:
     return out
 
 
+def curvature_row(spec, state, dcfg) -> dict:
+    """One ``diagnostics.csv`` row (``diagnostics.every``): the extreme eigenvalues of the
+    Hessian and the Gauss-Newton matrix, `dcfg.lanczos_steps` Lanczos steps each."""
+    rec = curvature_at(spec, state, Settings(k=dcfg.k, steps=dcfg.lanczos_steps), extremes_only=True)
+    row = {"step": rec["step"]}
+    for kind in KINDS:
+        row[f"{kind}_max"] = rec[kind]["largest"][0]
+        row[f"{kind}_min"] = rec[kind]["smallest"][0]
+    row["gauss_newton_condition_number"] = rec["gauss_newton_condition_number"]
+    return row
+
+
 def uncertainty(spec, state, cfg) -> dict | None:
     """The Laplace uncertainty of the unknowns (None when the problem has none, or no noise
     level is known: ``diagnostics.noise`` or the problem's ``noise``)."""

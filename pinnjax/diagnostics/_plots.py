@@ -72,16 +72,29 @@ def plot_diagnostics(record: dict, plots_dir) -> list[pathlib.Path]:
     ax.legend(fontsize=8)
     written.append(_save(fig, plots_dir / "extreme_eigenvalues.png"))
 
-    unc = record.get("uncertainty")
-    shown = {n: u for n, u in (unc or {}).get("unknowns", {}).items() if "sd" in u}
-    if shown:
-        fig, axes = _figure(1, len(shown), w=5.0)
-        for ax, (name, u) in zip(axes[0], shown.items()):
-            value, lo, hi = (np.asarray(u[k]) for k in ("value", "lower", "upper"))
-            idx = np.arange(value.shape[0])
-            ax.fill_between(idx, lo, hi, alpha=0.3, label=f"{100 * unc['level']:g}% interval")
-            ax.plot(idx, value, marker="o", label="estimate")
-            ax.set(title=f"{name}: Laplace uncertainty", xlabel="entry")
-            ax.legend(fontsize=8)
-        written.append(_save(fig, plots_dir / "unknowns.png"))
+    if record.get("uncertainty"):
+        path = plot_uncertainty(record["uncertainty"], plots_dir / "unknowns.png")
+        if path is not None:
+            written.append(path)
     return written
+
+
+def plot_uncertainty(unc: dict, path) -> pathlib.Path | None:
+    """Each unknown's estimate and its Laplace interval, entry by entry (a grid unknown's
+    entries are its nodes: the pointwise band)."""
+    shown = {n: u for n, u in unc.get("unknowns", {}).items() if "sd" in u}
+    if not shown:
+        return None
+    fig, axes = _figure(1, len(shown), w=5.0)
+    for ax, (name, u) in zip(axes[0], shown.items()):
+        value, lo, hi = (np.asarray(u[k]) for k in ("value", "lower", "upper"))
+        idx = np.arange(value.shape[0])
+        if value.shape[0] > 1:
+            ax.fill_between(idx, lo, hi, alpha=0.3, label=f"{100 * unc['level']:g}% interval")
+        else:
+            ax.errorbar(idx, value, yerr=[value - lo, hi - value], fmt="none", capsize=4,
+                        label=f"{100 * unc['level']:g}% interval")
+        ax.plot(idx, value, marker="o", label="estimate")
+        ax.set(title=f"{name}: Laplace uncertainty (noise {unc['noise']:g})", xlabel="entry")
+        ax.legend(fontsize=8)
+    return _save(fig, pathlib.Path(path))
