@@ -31,13 +31,13 @@ from pinnjax.config import load_config  # noqa: E402
 from pinnjax.problems import InverseDiffusion, InverseDiffusionField  # noqa: E402
 
 NOISE = 0.05
-# The budget: small, so that 2 x 20 trainings take minutes on 2 CPU cores; float64, and
+# The budget: small, so that 2 x 20 trainings take minutes on 2 shared CPU cores; float64, and
 # L-BFGS to convergence of the loss, so that the parameters are near a minimum (the Laplace
 # approximation is centred there).
 BUDGET = {"model": {"width": 16, "depth": 2, "dtype": "float64"},
-          "train": {"steps": 1000, "lbfgs_steps": 1000, "lr": 1e-2, "checkpoint_every": 100000},
+          "train": {"steps": 500, "lbfgs_steps": 500, "checkpoint_every": 100000},
           "sampling": {"interior": 128}, "output": {"plots": False}, "eval": {"every": 100000, "points": 200}}
-QUICK = {"train": {"steps": 300, "lbfgs_steps": 200}}
+QUICK = {"train": {"steps": 100, "lbfgs_steps": 100}}
 
 
 def _merge(a: dict, b: dict) -> dict:

@@ -33,7 +33,7 @@ def classify(smallest: float, largest: float, zero_tol: float) -> str:
 
 
 def critical_point_report(loss, theta, *, k: int = 5, steps: int = 80, seed: int = 0,
-                          rtol: float = 1e-6, gtol: float | None = None) -> dict:
+                          rtol: float = 1e-6, gtol: float | None = None, extremes: dict | None = None) -> dict:
     """Gradient norm, the `k` extreme Hessian eigenvalues (Lanczos, `steps` steps), the
     number of negative ones found and the verdict.
 
@@ -42,11 +42,14 @@ def critical_point_report(loss, theta, *, k: int = 5, steps: int = 80, seed: int
     eigenvalues (the count is a lower bound); a minimum needs the smallest Ritz value above
     ``tol`` by more than its error bound. ``stationary``: the gradient norm is at most
     `gtol` (default ``sqrt(rtol) * max(1, |lambda|_max)``); the verdict is that of a critical
-    point only when it is true, else it describes the curvature where the run stopped."""
+    point only when it is true, else it describes the curvature where the run stopped.
+    `extremes`: the Hessian's ``extreme_eigenvalues`` record, when already computed."""
     theta = jax.numpy.asarray(theta)
     grad = np.asarray(jax.grad(loss)(theta), np.float64)
-    matvec = jax.jit(lambda v: hessian_vector_product(loss, theta, v))
-    ext = extreme_eigenvalues(matvec, theta.shape[0], k=k, steps=steps, seed=seed, dtype=np.asarray(theta).dtype)
+    ext = extremes
+    if ext is None:
+        matvec = jax.jit(lambda v: hessian_vector_product(loss, theta, v))
+        ext = extreme_eigenvalues(matvec, theta.shape[0], k=k, steps=steps, seed=seed, dtype=np.asarray(theta).dtype)
     scale = float(max(abs(ext["smallest"][0]), abs(ext["largest"][0])))
     zero_tol = rtol * scale
     n_negative = int(np.sum(np.asarray(ext["smallest"]) < -zero_tol))  # among the k smallest

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+import jax
 import numpy as np
 
 from ._critical import critical_point_report
@@ -66,8 +67,7 @@ def curvature_at(spec, state, settings: Settings = Settings(), *, extremes_only:
     out.update(spectra(None))
     if extremes_only:
         return out
-    out["critical_point"] = critical_point_report(fl.loss, fl.flat, k=settings.k, steps=settings.steps,
-                                                  seed=settings.seed)
+    out["critical_point"] = critical_point_report(jax.jit(fl.loss), fl.flat, extremes=out["hessian"])
     if settings.per_term and len(fl.sizes) > 1:
         out["terms"] = {name: spectra(i) for i, name in enumerate(fl.term_names)}
     return out

@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import functools
+
+import equinox as eqx
 import jax
 
 
@@ -29,13 +32,19 @@ def gauss_newton_vector_product(residuals, theta, v):
 
 
 def curvature_operator(flat_loss, kind: str, term: int | None = None):
-    """A jit-compiled ``v -> M v`` at the run's parameters for ``kind`` ``"hessian"`` or
-    ``"gauss_newton"``, of the whole loss or of one term (`term`, its index in spec order)."""
-    theta = flat_loss.flat
-    if kind == "hessian":
-        fn = lambda v: hessian_vector_product(lambda t: flat_loss.loss(t, term), theta, v)  # noqa: E731
-    elif kind == "gauss_newton":
-        fn = lambda v: gauss_newton_vector_product(lambda t: flat_loss.residuals(t, term), theta, v)  # noqa: E731
-    else:
+    """``v -> M v`` at the run's parameters for ``kind`` ``"hessian"`` or ``"gauss_newton"``,
+    of the whole loss or of one term (`term`, its index in spec order). Compiled once per
+    run structure, kind and term: every Lanczos step and every later state reuse it."""
+    if kind not in ("hessian", "gauss_newton"):
         raise ValueError(f"curvature kind must be 'hessian' or 'gauss_newton', got {kind!r}")
-    return jax.jit(fn)
+    return functools.partial(_product, flat_loss.spec, flat_loss.state, flat_loss.flat, kind=kind, term=term)
+
+
+@eqx.filter_jit
+def _product(spec, state, theta, v, *, kind, term):
+    from ._objective import flat_loss
+
+    fl = flat_loss(spec, state)
+    if kind == "hessian":
+        return hessian_vector_product(lambda t: fl.loss(t, term), theta, v)
+    return gauss_newton_vector_product(lambda t: fl.residuals(t, term), theta, v)
