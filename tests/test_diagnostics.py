@@ -118,6 +118,31 @@ def test_slq_density_equals_exact_histogram(poisson2d, seed):
     assert np.sum(np.abs(slq - exact_smooth)) * (grid[1] - grid[0]) < 0.15
 
 
+def test_curvature_record_per_term(poisson2d, tmp_path):
+    """The record `pinnjax diagnose` writes, per loss term: each term's extremes are those of
+    its own Gauss-Newton matrix (the rows of J of that term), and the plots are written."""
+    from pinnjax.diagnostics._plots import plot_diagnostics
+
+    fl, H, J, ops = poisson2d
+    p = fl.flat.shape[0]
+    with precision("float64"):
+        rec = dg.curvature_at(fl.spec, fl.state, dg.Settings(k=1, steps=p, probes=1, density_steps=4))
+    assert set(rec["terms"]) == {"residual", "dirichlet"}
+    start = 0
+    for name, size in zip(fl.term_names, fl.sizes):
+        Ji = J[start : start + size]
+        start += size
+        want = np.linalg.eigvalsh(2 * Ji.T @ Ji)[-1]
+        # float64 rounding; the Krylov space is the whole space (p steps)
+        np.testing.assert_allclose(rec["terms"][name]["gauss_newton"]["largest"][0], want, rtol=1e-9)
+        weights = rec["terms"][name]["hessian_density"]["weights"][0]
+        assert abs(sum(weights) - 1.0) < 1e-12  # Gauss quadrature weights of a unit start vector
+    np.testing.assert_allclose(rec["hessian"]["largest"][0], np.linalg.eigvalsh(H)[-1], rtol=1e-9)
+    assert rec["critical_point"]["largest_eigenvalues"] == rec["hessian"]["largest"]
+    written = plot_diagnostics({"checkpoints": [rec]}, tmp_path)
+    assert sorted(w.name for w in written) == ["extreme_eigenvalues.png", "spectral_density.png", "term_spectra.png"]
+
+
 def test_critical_point_verdicts_known_saddle_minimum_maximum():
     # the seed's example f = x^2 + 3xy + y^2: Hessian [[2, 3], [3, 2]], eigenvalues 5 and -1, a saddle at 0
     def f(t):
@@ -246,13 +271,13 @@ def test_diagnose_cli_writes_json_plots_and_training_records(tmp_path, capsys):
 
     # P = 6 + 6 + 6 + 1 network parameters and 17 nodes: 40 Lanczos steps reach the whole space
     assert main(["diagnose", str(run), "--every-checkpoint", "--steps", "40", "--k", "2", "--probes", "2",
-                 "--density-steps", "6"]) == 0
+                 "--density-steps", "6", "--no-terms"]) == 0  # per-term records: test_curvature_record_per_term
     assert "Hessian eigenvalues" in capsys.readouterr().out
     record = json.loads((run / "diagnostics.json").read_text())
     assert [r["step"] for r in record["checkpoints"]] == [10, 20]
     final = record["checkpoints"][-1]
-    assert set(final["terms"]) == {"residual", "dirichlet", "data", "regularization"}
-    for name in ("spectral_density", "term_spectra", "extreme_eigenvalues", "unknowns"):
+    assert "terms" not in final and record["uncertainty"]["unknowns"]["kappa"]["sd"] == kappa["sd"]
+    for name in ("spectral_density", "extreme_eigenvalues", "unknowns"):
         assert (run / "plots" / f"{name}.png").is_file()
     sol = pj.load(run)
     with precision("float64"):
