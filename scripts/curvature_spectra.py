@@ -134,8 +134,12 @@ def markdown(data: dict) -> str:
         "Gauss-Newton condition number is largest / smallest Ritz value (the smallest converges last: an estimate).",
         "",
         *provenance_lines(data.get("provenance")),
-        "| problem | after | loss | L2RE | Hessian max | Hessian min | negative found | GN max | GN min | GN condition | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "The verdict reads the extreme Hessian eigenvalues (zero within 1e-6 of the largest); it names a critical "
+        "point only where the gradient norm is small, else it describes the curvature where the phase stopped.",
+        "",
+        "| problem | after | loss | L2RE | gradient norm | Hessian max | Hessian min | negative found | GN max | GN min | "
+        "GN condition | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def e(x):
@@ -145,6 +149,7 @@ def markdown(data: dict) -> str:
         for phase, st in stages.items():
             cp = st["critical_point"]
             lines.append(f"| {name} | {phase} (step {st['step']}) | {e(st['loss'])} | {e(st['l2re'])} | "
+                         f"{e(cp['gradient_norm'])} | "
                          f"{e(st['hessian']['largest'][0])} | {e(st['hessian']['smallest'][0])} | "
                          f"{cp['negative_eigenvalues_found']} of {len(cp['smallest_eigenvalues'])} | "
                          f"{e(st['gauss_newton']['largest'][0])} | {e(st['gauss_newton']['smallest'][0])} | "
