@@ -9,6 +9,8 @@ renders every table from its JSON.
     python scripts/reproduce.py --run peers                # scripts/bench_peers.py -> peers.{json,md}
     python scripts/reproduce.py --run regularisation       # scripts/regularisation.py -> regularisation.{json,md}
     python scripts/reproduce.py --run highdim              # scripts/bench_highdim.py -> highdim.{json,md}
+    python scripts/reproduce.py --run laplace_coverage     # scripts/laplace_coverage.py -> laplace_coverage.{json,md}
+    python scripts/reproduce.py --run curvature            # scripts/curvature_spectra.py -> curvature.{json,md}, curvature_*.png
     python scripts/reproduce.py --render                   # rewrite every .md (and the README section) from the JSON
     python scripts/reproduce.py --check                    # fail if any of them differs from what the JSON gives
 
@@ -236,6 +238,8 @@ BENCHMARKS = {
     "peers": ("bench_peers.py", True),
     "regularisation": ("regularisation.py", False),
     "highdim": ("bench_highdim.py", True),
+    "laplace_coverage": ("laplace_coverage.py", True),
+    "curvature": ("curvature_spectra.py", True),
 }
 
 
@@ -275,6 +279,8 @@ SCRIPT_RENDERERS = {
     "optimisers": ("bench_optimisers", "markdown"),
     "optimisers_linalg": ("bench_optimisers", "linalg_markdown"),
     "optimisers_recipes": ("bench_optimisers", "recipes_markdown"),
+    "laplace_coverage": ("laplace_coverage", "markdown"),
+    "curvature": ("curvature_spectra", "markdown"),
 }
 
 

@@ -520,6 +520,36 @@ def _readme_regularisation(data) -> list[str]:
     ]
 
 
+def _readme_laplace_coverage(data) -> list[str]:
+    from laplace_coverage import converged_coverage
+
+    said = []
+    for r in data["rows"]:
+        n, total, covered = converged_coverage(data, r)
+        said.append(f"{r['problem']}: {r['covered']} of {r['intervals']} intervals ({r['coverage']:.2f}); in the "
+                    f"{n} of {len(r['runs'])} runs that converged by training loss, {covered} of {total}")
+    said = "; ".join(said)
+    return [
+        f"**Laplace uncertainty of unknowns** (`results/laplace_coverage.md`): how often the "
+        f"{100 * data['level']:g}% interval contains the true coefficient over {len(data['seeds'])} seeds (noise "
+        f"draws and networks) with noise {data['noise']:g}" + (" (--quick, not a result)" if data["quick"] else "")
+        + f": {said}.",
+        "",
+    ]
+
+
+def _readme_curvature(data) -> list[str]:
+    parts = []
+    for name, stages in data["problems"].items():
+        conds = ", ".join(f"{phase} {st['gauss_newton_condition_number']:.1e}" for phase, st in stages.items())
+        parts.append(f"{name}: {conds}")
+    return [
+        "**Curvature** (`results/curvature.md`): Gauss-Newton condition number (Lanczos estimate) where each phase "
+        "leaves the loss" + (" (--quick, not a result)" if data["quick"] else "") + ": " + "; ".join(parts) + ".",
+        "",
+    ]
+
+
 def _readme_accuracy(data) -> list[str]:
     lines = ["**Accuracy** (`results/accuracy.md`): L2 relative error, mean over seeds.", "",
              "| problem | seeds | pinnjax | best published | beaten? | provenance |", "|---|---|---|---|---|---|"]
@@ -566,7 +596,8 @@ def render_readme(results: dict) -> str:
              "--render` and checked by `--check` (CI runs it); the files in `results/` say which command, commit "
              "and machine made each. Rows marked legacy were made before provenance was recorded.", ""]
     sections = (("derivatives", _readme_derivatives), ("peers", _readme_peers),
-                ("regularisation", _readme_regularisation), ("optimisers_recipes", _readme_optimisers),
+                ("regularisation", _readme_regularisation), ("laplace_coverage", _readme_laplace_coverage),
+                ("curvature", _readme_curvature), ("optimisers_recipes", _readme_optimisers),
                 ("highdim", _readme_highdim),
                 ("accuracy", _readme_accuracy))
     for name, section in sections:

@@ -1,4 +1,4 @@
-"""The ``pinnjax`` command: ``run``, ``resume``, ``eval``, ``list``."""
+"""The ``pinnjax`` command: ``run``, ``resume``, ``eval``, ``predict``, ``export``, ``diagnose``, ``list``."""
 
 from __future__ import annotations
 
@@ -170,12 +170,40 @@ def cmd_export(args):
         print(f"wrote {path}")
 
 
+def cmd_diagnose(args):
+    run_dir = pathlib.Path(args.run_dir)
+    config_path = _run_dir_config(run_dir)
+    cfg, _ = _prepare(config_path, (), base_dir=pathlib.Path.cwd())  # one-line errors; x64 for a float64 run
+    from ..diagnostics import Settings, diagnose_run
+
+    settings = Settings(k=args.k, steps=args.steps, probes=args.probes, density_steps=args.density_steps,
+                        per_term=not args.no_terms)
+    record = diagnose_run(run_dir, every_checkpoint=args.every_checkpoint, settings=settings,
+                          plots=cfg.output.plots)
+    s = record["summary"]
+    print(f"step {s['step']}: Hessian eigenvalues [{s['hessian_min']:.3e}, {s['hessian_max']:.3e}], "
+          f"Gauss-Newton [{s['gauss_newton_min']:.3e}, {s['gauss_newton_max']:.3e}] "
+          f"(condition number {s['gauss_newton_condition_number']:.3e}); gradient norm {s['gradient_norm']:.3e}, "
+          f"{s['negative_eigenvalues_found']} negative eigenvalue(s) found: {s['verdict']}")
+    print(f"wrote {run_dir / 'diagnostics.json'}")
+
+
 def cmd_list(args):
     from ..problems import PROBLEMS
 
     for name, cls in sorted(PROBLEMS.items()):
         doc = (cls.__doc__ or "").strip().splitlines()
         print(f"{name:22s} {doc[0] if doc else ''}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--grid", metavar="NxM", help="points per spatial axis (default 201, 101x101 or 41x41x41)")
     ex.add_argument("--times", metavar="T1,T2,...", help="times (time-dependent problems; default 11)")
     ex.set_defaults(func=cmd_export)
+    dg = sub.add_parser("diagnose", help="curvature of a run's loss: spectra, critical point, uncertainty")
+    dg.add_argument("run_dir")
+    dg.add_argument("--every-checkpoint", action="store_true", help="every checkpoint kept, not only the newest")
+    dg.add_argument("--k", type=_positive_int, default=5, help="extreme eigenvalues at each end (default 5)")
+    dg.add_argument("--steps", type=_positive_int, default=60, help="Lanczos steps for the extremes (default 60)")
+    dg.add_argument("--probes", type=_positive_int, default=4, help="probes of the spectral density (default 4)")
+    dg.add_argument("--density-steps", type=_positive_int, default=30, help="Lanczos steps per probe (default 30)")
+    dg.add_argument("--no-terms", action="store_true", help="skip the spectra of each loss term")
+    dg.set_defaults(func=cmd_diagnose)
     l = sub.add_parser("list", help="list the shipped problems")
     l.set_defaults(func=cmd_list)
     return p

@@ -178,6 +178,21 @@ class OutputConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DiagnosticsConfig:
+    # Record the extreme Hessian and Gauss-Newton eigenvalues (Lanczos) every `every` steps
+    # into diagnostics.csv (0: never); `lanczos_steps` steps, the `k` largest and smallest.
+    every: int = _nonnegative(0)
+    lanczos_steps: int = _positive(30)
+    k: int = _positive(3)
+    # Laplace uncertainty of an inverse problem's unknowns: the standard deviation of the
+    # data noise (None: the problem's `noise` attribute; 0 or none there: not computed),
+    # the data term's name and the interval's confidence level.
+    noise: float | None = _field(None, gt=0)
+    data_term: str = "data"
+    level: float = _field(0.95, gt=0, max_lt=1)
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     problem: ProblemConfig
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -187,4 +202,5 @@ class RunConfig:
     derivatives: DerivativesConfig = dataclasses.field(default_factory=DerivativesConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+    diagnostics: DiagnosticsConfig = dataclasses.field(default_factory=DiagnosticsConfig)
     seed: int = 0

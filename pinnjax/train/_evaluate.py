@@ -89,9 +89,10 @@ def evaluate(problem, model, *, points: int = 10000) -> dict:
 # --- run folders -----------------------------------------------------------------------
 
 
-def read_history(run_dir) -> list[dict]:
-    """Rows of ``run_dir/history.csv`` with numbers parsed (empty cells dropped)."""
-    path = pathlib.Path(os.fspath(run_dir)) / "history.csv"
+def read_history(run_dir, name: str = "history.csv") -> list[dict]:
+    """Rows of ``run_dir/history.csv`` (or another CSV `name` there) with numbers parsed
+    (empty cells dropped)."""
+    path = pathlib.Path(os.fspath(run_dir)) / name
     if not path.is_file():
         return []
     rows = []

@@ -48,12 +48,14 @@ class NonFiniteLossError(FloatingPointError):
         self.terms = terms
 
 
-def chunk_boundaries(spec: TrainSpec, checkpoint_every: int, eval_every: int, start: int, end: int) -> list[int]:
-    """Steps in (start, end] where a chunk ends: multiples of scan_steps, checkpoint_every and
-    eval.every, the ends of the phases and the end. They depend only on the step, never on
-    where a run started, so a resumed run takes the same chunks as an unbroken one."""
+def chunk_boundaries(spec: TrainSpec, checkpoint_every: int, eval_every: int, start: int, end: int,
+                     diagnostics_every: int = 0) -> list[int]:
+    """Steps in (start, end] where a chunk ends: multiples of scan_steps, checkpoint_every,
+    eval.every and diagnostics.every (when not 0), the ends of the phases and the end. They
+    depend only on the step, never on where a run started, so a resumed run takes the same
+    chunks as an unbroken one."""
     marks = set(spec.phase_ends)
-    for every in (spec.scan_steps, checkpoint_every, eval_every):
+    for every in (spec.scan_steps, checkpoint_every, eval_every, diagnostics_every or spec.scan_steps):
         marks.update(range(every * (start // every + 1), end + 1, every))
     return sorted(m for m in marks if start < m <= end)
 
@@ -155,6 +157,9 @@ def fit_state(problem, cfg: RunConfig, run_dir=None, *, resume: bool = False, pr
 
 
 def _fit(problem, cfg, run_dir, resume, progress):
+    from ..diagnostics._diagnose import curvature_row, uncertainty  # diagnostics builds on train
+    from ..diagnostics._plots import plot_uncertainty
+
     problem.check()
     spec = make_spec(problem, cfg)
     if run_dir is not None:
@@ -164,6 +169,7 @@ def _fit(problem, cfg, run_dir, resume, progress):
 
     run = {"train_seconds": 0.0, "phase_seconds": [0.0] * len(spec.phases), "best_l2re": None}
     history: list[dict] = []
+    curvature: list[dict] = []  # diagnostics.every rows
     latest = None if ckpt_dir is None else latest_checkpoint(ckpt_dir)
     if latest is not None and not resume:
         raise FileExistsError(
@@ -180,6 +186,7 @@ def _fit(problem, cfg, run_dir, resume, progress):
         secs = list(run.get("phase_seconds", []))[: len(spec.phases)]
         run["phase_seconds"] = secs + [0.0] * (len(spec.phases) - len(secs))  # phases may have changed
         history = [r for r in read_history(run_dir) if r["step"] <= int(state.step)]
+        curvature = [r for r in read_history(run_dir, "diagnostics.csv") if r["step"] <= int(state.step)]
     else:
         state = init_state(problem, spec, cfg.model, seed=cfg.seed)
     data = eval_set(problem, ev.points, dtype=spec.jnp_dtype)  # may raise: before any write
@@ -194,7 +201,8 @@ def _fit(problem, cfg, run_dir, resume, progress):
     compile_seconds, rates, compiled = 0.0, [[] for _ in spec.phases], set()
     last_eval = {}
     try:
-        for end in chunk_boundaries(spec, t.checkpoint_every, ev.every, step, spec.total_steps):
+        every = cfg.diagnostics.every
+        for end in chunk_boundaries(spec, t.checkpoint_every, ev.every, step, spec.total_steps, every):
             index = phase_index(spec.phases, step)
             phase = spec.phases[index].name
             if int(state.phase) != index:  # a new phase (or a resumed run whose phase changed)
@@ -239,6 +247,10 @@ def _fit(problem, cfg, run_dir, resume, progress):
                     run["best_l2re"] = last_eval["l2re"] if best is None else min(best, last_eval["l2re"])
             if run_dir is not None:
                 write_csv_rows(run_dir / "history.csv", history)
+            if every and end % every == 0:
+                curvature.append(curvature_row(spec, state, cfg.diagnostics))
+                if run_dir is not None:
+                    write_csv_rows(run_dir / "diagnostics.csv", curvature)
 
             if run_dir is not None and (end % t.checkpoint_every == 0 or end == spec.total_steps):
                 _check_finite_params(state, end)
@@ -259,10 +271,17 @@ def _fit(problem, cfg, run_dir, resume, progress):
     if not last_eval:  # nothing ran (already finished): evaluate the loaded state
         last_eval = errors(state.problem, state.model, data)
     metrics = _metrics(spec, state, history, run, last_eval, compile_seconds, rates, cfg, data)
+    if curvature:
+        metrics["curvature"] = curvature[-1]
+    unc = uncertainty(spec, state, cfg)
+    if unc is not None:
+        metrics["uncertainty"] = unc
     if run_dir is not None:
         write_json(run_dir / "metrics.json", metrics)
         if cfg.output.plots:
             make_plots(state.problem, state.model, history, run_dir, eval_points=ev.points)
+            if unc is not None:
+                plot_uncertainty(unc, run_dir / "plots" / "unknowns.png")
     return metrics, state, history
 
 

@@ -1,0 +1,107 @@
+"""Uncertainty of an inverse problem's unknowns: the Laplace (Gaussian) approximation of their
+posterior from the Gauss-Newton matrix at the trained parameters (seed
+``matrix-calculus-neural-models-lecture.txt``, "confidence sets for linear and nonlinear
+models": linearise the model at the estimate and use the linear model's covariance).
+
+The data term of the loss is ``w_d / n_d * sum_i (u(x_i) - y_i)^2`` (weight ``w_d``, ``n_d``
+observations); with Gaussian noise of standard deviation ``sigma`` the negative
+log-likelihood is ``sum_i (u(x_i) - y_i)^2 / (2 sigma^2) = s * L_data`` with
+``s = n_d / (2 sigma^2 w_d)``. The whole loss, scaled the same way, is taken as the negative
+log-posterior (the PDE residual, boundary and regularisation terms weigh as the loss weighs
+them, relative to the data), plus a Gaussian prior ``alpha |theta|^2 / 2`` on all parameters.
+Its Gauss-Newton Hessian is the posterior precision
+
+    A = s G + alpha I,   G = 2 J^T J   (J: the weighted residual Jacobian, train/_loss.py),
+
+and the covariance of the unknowns is their block of ``A^-1`` (the marginal, not the inverse
+of their block of ``A``). For a linear least-squares model ``y = X beta + noise`` with
+``alpha -> 0`` this is ``sigma^2 (X^T X)^-1``, the textbook interval. ``alpha`` (the network's
+weights are never determined by the data alone: ``G`` is singular when the parameters
+outnumber the residuals) is chosen by the evidence of the linearised model (MacKay 1992):
+
+    log p(y | alpha) = -s L - alpha |theta|^2 / 2 + P/2 log alpha - 1/2 sum_i log(s g_i + alpha) + const
+
+over a grid of ``alpha``, with ``g_i`` the eigenvalues of ``G``: no reference value is seen."""
+
+from __future__ import annotations
+
+import statistics
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..problem import unknown_names
+
+ALPHA_GRID = np.logspace(-10, 6, 161)
+
+
+def log_evidence(alpha, scaled_eigenvalues, scaled_loss, theta_sq):
+    """The linearised model's log evidence at prior precisions `alpha` (array), up to a constant."""
+    alpha = np.asarray(alpha, np.float64)[:, None]
+    p = scaled_eigenvalues.shape[0]
+    logdet = np.sum(np.log(scaled_eigenvalues[None, :] + alpha), axis=1)
+    return -scaled_loss - 0.5 * alpha[:, 0] * theta_sq + 0.5 * p * np.log(alpha[:, 0]) - 0.5 * logdet
+
+
+def gaussian_posterior(J, residuals, theta, scale: float, prior_precision=None):
+    """``(covariance (P, P), alpha)`` of the Laplace approximation with precision
+    ``scale * 2 J^T J + alpha I``; `prior_precision` None: ``alpha`` by the evidence."""
+    J = np.asarray(J, np.float64)
+    theta = np.asarray(theta, np.float64)
+    G = 2.0 * J.T @ J
+    g, U = np.linalg.eigh(G)
+    g = np.clip(g, 0.0, None)
+    if prior_precision is None:
+        loss = float(np.sum(np.asarray(residuals, np.float64) ** 2))
+        ev = log_evidence(ALPHA_GRID, scale * g, scale * loss, float(theta @ theta))
+        alpha = float(ALPHA_GRID[int(np.argmax(ev))])
+    else:
+        alpha = float(prior_precision)
+    cov = (U / (scale * g + alpha)) @ U.T
+    return cov, alpha
+
+
+def unknown_positions(flat_loss) -> dict[str, np.ndarray]:
+    """Per unknown of the problem: its entries' positions in the flat parameter vector."""
+    positions = flat_loss.unravel(jnp.arange(flat_loss.flat.shape[0], dtype=flat_loss.flat.dtype))
+    _, problem_positions = positions
+    out = {}
+    for name in unknown_names(flat_loss.state.problem):
+        leaves = jax.tree.leaves(getattr(problem_positions, name))
+        if leaves:
+            out[name] = np.concatenate([np.asarray(leaf).ravel() for leaf in leaves]).astype(int)
+    return out
+
+
+def laplace_unknowns(flat_loss, *, noise: float, data_term: str = "data", level: float = 0.95,
+                     prior_precision=None, jacobian: str = "jacrev") -> dict:
+    """Standard deviation and `level` interval of every entry of every unknown (a scalar, or
+    per node of a grid: the pointwise band), with what they were computed from."""
+    names = flat_loss.term_names
+    if data_term not in names:
+        raise ValueError(f"diagnostics.data_term: the loss has no term {data_term!r} (its terms are {list(names)})")
+    if not noise or noise <= 0:
+        raise ValueError(f"diagnostics.noise: the data noise level must be positive, got {noise!r}")
+    i = names.index(data_term)
+    w_data = flat_loss.spec.fixed_weights[i] * float(flat_loss.state.weights[i])
+    n_data = flat_loss.sizes[i]
+    scale = n_data / (2.0 * noise**2 * w_data)
+    J = flat_loss.jacobian(jacobian)
+    r = flat_loss.residuals(flat_loss.flat)
+    cov, alpha = gaussian_posterior(J, r, flat_loss.flat, scale, prior_precision)
+    z = statistics.NormalDist().inv_cdf(0.5 + level / 2.0)
+    theta = np.asarray(flat_loss.flat, np.float64)
+    unknowns = {}
+    for name, pos in unknown_positions(flat_loss).items():
+        if callable(getattr(flat_loss.state.problem, name)):  # a field network: its weights' sds mean little
+            unknowns[name] = {"note": "a field network: no pointwise band computed (not implemented)"}
+            continue
+        value = theta[pos]
+        sd = np.sqrt(np.clip(np.diag(cov)[pos], 0.0, None))
+        unknowns[name] = {"value": value.tolist(), "sd": sd.tolist(),
+                          "lower": (value - z * sd).tolist(), "upper": (value + z * sd).tolist()}
+    return {"noise": float(noise), "level": float(level), "data_term": data_term, "prior_precision": alpha,
+            "method": "laplace (Gauss-Newton), prior precision by evidence" if prior_precision is None
+            else "laplace (Gauss-Newton), given prior precision",
+            "unknowns": unknowns}
