@@ -561,7 +561,7 @@ def test_heat_1d_accuracy(tmp_path):
                sampling={"interior": 1000, "boundary": 200, "initial": 200},
                eval={"every": 1000, "points": 2000})
     m = fit(Heat1D(), cfg, tmp_path / "heat")
-    assert m["l2re"] < 1e-3 and m["train_seconds"] < 90, m
+    assert m["l2re"] < 1e-3, m  # speed is measured by the benchmarks, never asserted here
 
 
 def test_causal_training_runs(tmp_path):
