@@ -8,6 +8,7 @@ from ._load import (
     load_config as load_config,
 )
 from ._schema import (
+    DistributedConfig as DistributedConfig,
     EmbeddingConfig as EmbeddingConfig,
     EvalConfig as EvalConfig,
     FactorizationConfig as FactorizationConfig,

@@ -44,6 +44,10 @@ class TrainSpec:
     phases: tuple[Phase, ...]
     scan_steps: int
     log_every: int
+    # where it runs (set by fit): the 1-D device mesh the points are split over (None: one
+    # device) and the matmul precision of the compiled step (None: JAX's default)
+    mesh: object = None
+    matmul_precision: str | None = None
 
     @property
     def total_steps(self) -> int:

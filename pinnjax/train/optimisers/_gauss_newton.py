@@ -22,12 +22,37 @@ def gauss_newton_step(J, r, damping, form: str = "auto"):
     as ``-J^T (J J^T + damping I)^{-1} r``, an N x N solve, cheaper when N < P (ENGD's
     kernel form, Mueller & Zeinhofer 2023)."""
     n, p = J.shape
-    woodbury = form == "woodbury" or (form == "auto" and n < p)
-    if woodbury:
-        K = J @ J.T + damping * jnp.eye(n, dtype=J.dtype)
-        return -(J.T @ cho_solve(cho_factor(K), r))
-    G = J.T @ J + damping * jnp.eye(p, dtype=J.dtype)
-    return -cho_solve(cho_factor(G), J.T @ r)
+    if _woodbury(form, n, p):
+        return _woodbury_step(J, r, damping)
+    return _dense_step(J.T @ J, J.T @ r, damping)
+
+
+def _woodbury(form: str, n: int, p: int) -> bool:
+    return form == "woodbury" or (form == "auto" and n < p)
+
+
+def _woodbury_step(J, r, damping):
+    K = J @ J.T + damping * jnp.eye(J.shape[0], dtype=J.dtype)
+    return -(J.T @ cho_solve(cho_factor(K), r))
+
+
+def _dense_step(G, g, damping):
+    G = G + damping * jnp.eye(G.shape[0], dtype=G.dtype)
+    return -cho_solve(cho_factor(G), g)
+
+
+def gauss_newton_direction(objective, params, damping, form: str, jacobian: str):
+    """``(value, delta, flat, unravel)``: the loss ``r^T r`` at `params` and the step
+    `gauss_newton_step` gives. The dense form needs only ``J^T J`` and ``J^T r``, which a
+    device mesh sums from per-device blocks of rows of ``J`` (``objective.gauss_newton_system``);
+    the Woodbury form needs ``J J^T``, i.e. all of ``J`` on every device. Both forms are
+    unchanged by reordering the rows of ``J`` and ``r`` together."""
+    n, p = jax.eval_shape(lambda q: objective.residual_jacobian(q, jacobian)[1], params).shape
+    if _woodbury(form, n, p):
+        r, J, flat, unravel = objective.residual_jacobian(params, jacobian)
+        return r @ r, _woodbury_step(J, r, damping), flat, unravel
+    value, G, g, flat, unravel = objective.gauss_newton_system(params, jacobian)
+    return value, _dense_step(G, g, damping), flat, unravel
 
 
 def check_choice(key: str, value: str, allowed) -> None:

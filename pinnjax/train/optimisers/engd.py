@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Objective, StepOut, nan_losses
-from ._gauss_newton import AbstractGaussNewton, gauss_newton_step, next_damping
+from ._gauss_newton import AbstractGaussNewton, gauss_newton_direction, next_damping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +30,9 @@ class ENGD(AbstractGaussNewton):
 
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        r, J, flat, unravel = objective.residual_jacobian(params, self.jacobian)
-        value = r @ r
-        d = gauss_newton_step(J, r, opt_state.damping, self.form)
-        etas = 0.5 ** jnp.arange(self.grid, dtype=r.dtype)
+        value, d, flat, unravel = gauss_newton_direction(objective, params, opt_state.damping, self.form,
+                                                         self.jacobian)
+        etas = 0.5 ** jnp.arange(self.grid, dtype=d.dtype)
         trial_values = jax.lax.map(lambda eta: objective.loss(unravel(flat + eta * d)), etas)
         trial_values = jnp.where(jnp.isfinite(trial_values), trial_values, jnp.inf)
         best = jnp.argmin(trial_values)

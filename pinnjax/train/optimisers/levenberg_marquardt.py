@@ -9,7 +9,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from ._base import Objective, StepOut, nan_losses
-from ._gauss_newton import AbstractGaussNewton, gauss_newton_step, next_damping
+from ._gauss_newton import AbstractGaussNewton, gauss_newton_direction, next_damping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,9 +23,8 @@ class LevenbergMarquardt(AbstractGaussNewton):
     max_damping: float = 1e10
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        r, J, flat, unravel = objective.residual_jacobian(params, self.jacobian)
-        value = r @ r
-        delta = gauss_newton_step(J, r, opt_state.damping, self.form)
+        value, delta, flat, unravel = gauss_newton_direction(objective, params, opt_state.damping, self.form,
+                                                             self.jacobian)
         trial = flat + delta
         trial_value = objective.loss(unravel(trial))
         accept = (trial_value < value) & jnp.all(jnp.isfinite(trial))
