@@ -8,6 +8,7 @@ renders every table from its JSON.
     python scripts/reproduce.py --run derivatives          # scripts/bench_derivatives.py -> derivatives.{json,md}
     python scripts/reproduce.py --run peers                # scripts/bench_peers.py -> peers.{json,md}
     python scripts/reproduce.py --run regularisation       # scripts/regularisation.py -> regularisation.{json,md}
+    python scripts/reproduce.py --run scaling              # scripts/bench_scaling.py -> scaling.{json,md}
     python scripts/reproduce.py --render                   # rewrite every .md (and the README section) from the JSON
     python scripts/reproduce.py --check                    # fail if any of them differs from what the JSON gives
 
@@ -234,6 +235,7 @@ BENCHMARKS = {
     "derivatives": ("bench_derivatives.py", True),
     "peers": ("bench_peers.py", True),
     "regularisation": ("regularisation.py", False),
+    "scaling": ("bench_scaling.py", True),
 }
 
 
@@ -273,6 +275,7 @@ SCRIPT_RENDERERS = {
     "optimisers": ("bench_optimisers", "markdown"),
     "optimisers_linalg": ("bench_optimisers", "linalg_markdown"),
     "optimisers_recipes": ("bench_optimisers", "recipes_markdown"),
+    "scaling": ("bench_scaling", "markdown"),
 }
 
 

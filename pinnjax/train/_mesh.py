@@ -122,7 +122,7 @@ def state_shardings(mesh: Mesh, state):
 
 def warn_unsplit(mesh: Mesh | None, spec, state) -> None:
     """Say which samples stay whole on every device (their count is not a multiple)."""
-    if mesh is None:
+    if mesh is None or jax.process_index() != 0:
         return
     for name, pts in zip(spec.term_names, state.points):
         if not _splits(mesh, pts.shape):
