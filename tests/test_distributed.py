@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from pinnjax.config import ConfigError
-from pinnjax.problems import Heat1D, Poisson1D
+from pinnjax.problems import Poisson1D
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "distributed_worker.py"

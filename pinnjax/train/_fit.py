@@ -29,7 +29,7 @@ from ..io import (
     write_json,
 )
 from ._evaluate import errors, eval_set, read_history
-from ._mesh import describe, initialize, local, make_mesh, place, to_host, warn_unsplit
+from ._mesh import describe, initialize_distributed, local, make_mesh, place, to_host, warn_unsplit
 from ._model import precision
 from ._phases import phase_index
 from ._plots import make_plots
@@ -163,7 +163,7 @@ def fit_state(problem, cfg: RunConfig, run_dir=None, *, resume: bool = False, pr
     With several devices (``distributed.devices``) or processes (``distributed.num_processes``)
     the points are split over a 1-D device mesh (``_mesh.py``); only process 0 writes the
     run folder."""
-    initialize(cfg.distributed)  # before anything starts a backend in a multi-process run
+    initialize_distributed(cfg.distributed)  # before anything starts a backend in a multi-process run
     with precision(cfg.model.dtype):
         return _fit(problem, cfg, run_dir, resume, progress)
 

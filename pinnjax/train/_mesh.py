@@ -41,7 +41,7 @@ def _process_settings(dist) -> dict:
     return out
 
 
-def initialize(dist) -> None:
+def initialize_distributed(dist) -> None:
     """Join a multi-process run when ``distributed`` (or the environment) names more than one
     process; must run before anything starts a JAX backend (importing pinnjax does not).
     Calling it again, or in a process already initialised, does nothing."""
