@@ -6,7 +6,8 @@ the compiled step.
 
 Forced host devices (``--xla_force_host_platform_device_count``) must be set before JAX
 starts, so those runs happen in subprocesses (``tests/distributed_worker.py``); they are
-forced CPU devices, which tests the sharding, not speed."""
+forced CPU devices, which tests the sharding, not speed. The two-process test is marked slow
+(``python -m pytest -m slow tests/test_distributed.py``)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two more JAX processes compiling four phases: about 40 s of CPU time
 def test_two_processes_train_one_run_that_process_0_writes(equal_runs, tmp_path):
     """Two local processes with 2 forced CPU devices each (coordinator on localhost) train
     the same config as one 4-device mesh. Process 1 is given another run folder: it must stay
