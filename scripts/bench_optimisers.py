@@ -330,6 +330,11 @@ def collect(run_dirs, out: pathlib.Path) -> None:
     (out / "optimisers_recipes.md").write_text(recipes_markdown(report))
 
 
+def _load_text(report: dict) -> str:
+    load = report.get("machine", {}).get("load_at_collection")
+    return "not recorded" if not load else f"{load[0]:.1f} on {report['machine'].get('cpus', '?')} cores"
+
+
 def recipes_markdown(report: dict) -> str:
     """The table of `results/optimisers_recipes.json` (also used by reproduce.py --check)."""
     rows = report["rows"]
@@ -337,8 +342,9 @@ def recipes_markdown(report: dict) -> str:
         "# The shipped recipes (`pinnjax run configs/<problem>.yaml`)",
         "",
         ("Written by `scripts/bench_optimisers.py --collect` from the run folders. Training seconds exclude "
-         "compilation and evaluation; the runs shared 2 CPU cores with other jobs (load average about 15), "
-         "so seconds are several times what an idle machine takes."),
+         "compilation and evaluation; the runs shared the machine's CPU cores with other jobs (1-min load "
+         f"average {_load_text(report)} when the table was collected), so seconds are more than an idle "
+         "machine takes."),
         "",
         "| problem | recipe | L2RE | bar | met at (step, s) | final loss | steps | train s |",
         "|---|---|---|---|---|---|---|---|",

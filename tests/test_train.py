@@ -254,6 +254,18 @@ def test_gradnorm_weights_formula():
     assert jnp.allclose(w, 0.9 + 0.1 * jnp.array([5.0, 1.25, 1.0]))
 
 
+def test_gradnorm_keeps_the_weight_of_a_term_at_round_off():
+    """A condition met exactly by construction (a periodic embedding) leaves a term whose
+    gradient is round-off, ~1e-20 of the others: its weight stays, not ~1e20 (which made the
+    weighted loss all round-off noise); a small but real gradient is still balanced."""
+    for dtype in (jnp.float32, jnp.float64):
+        norms = jnp.array([1.0, 1e-20, 1e-4], dtype)
+        w = gradnorm_weights(norms, jnp.full(3, 2.0, dtype), 0.0)
+        total = float(jnp.sum(norms))
+        assert float(w[1]) == 2.0
+        assert float(w[2]) == pytest.approx(total / 1e-4, rel=1e-5)
+
+
 def test_evaluate_uses_reference_data_when_given():
     from pinnjax.data import ReferenceData, error_metrics
 

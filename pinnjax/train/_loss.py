@@ -50,9 +50,12 @@ def term_losses(spec: TrainSpec, problem, model, points, *, causal: bool | None 
 
 def gradnorm_weights(grad_norms, old, momentum: float) -> jax.Array:
     """``lambda_i = sum_j ||grad L_j|| / ||grad L_i||``, smoothed: ``m old + (1 - m) lambda``.
-    A term with no gradient keeps its old weight."""
+    A term with no gradient keeps its old weight; so does a term whose gradient is at
+    round-off relative to the total (a condition met exactly by construction, e.g. a periodic
+    embedding): its weight would otherwise grow to ~1/eps and amplify round-off."""
     total = jnp.sum(grad_norms)
-    ok = grad_norms > jnp.finfo(grad_norms.dtype).tiny * 1e6
+    floor = jnp.maximum(jnp.finfo(grad_norms.dtype).tiny * 1e6, jnp.finfo(grad_norms.dtype).eps * total)
+    ok = grad_norms > floor
     new = jnp.where(ok, total / jnp.where(ok, grad_norms, 1.0), old)
     new = jnp.where(jnp.isfinite(new), new, old)
     return momentum * old + (1.0 - momentum) * new
