@@ -29,14 +29,18 @@ problem's bar (from ``history.csv``).
 ``--linalg`` times the pieces of one Gauss-Newton step on poisson2d (float64, median of 5
 calls after compilation; of 31 alternating calls for jacrev and Kronecker) and writes ``results/optimisers_linalg.{json,md}``: the residual
 Jacobian by per-point ``jacrev``, by per-point ``jacfwd`` and in Kronecker form
-(``jacobian: kronecker``), and the damped solve in its
-dense (P x P) and Woodbury (N x N) forms, for two network sizes (3 x 20 and the elliptic
-recipe's 3 x 24).
+(``jacobian: kronecker``), the damped solve in its
+dense (P x P) and Woodbury (N x N) Cholesky forms, and the matrix-free solve (``form: cg``,
+its default ``cg_iters`` and ``cg_tol``; the three solves alternate, 5 rounds) with its number
+of ``J^T J v`` products and the relative difference of its direction from the dense one, at
+the damping 1e-3 (LM's default) and at smaller ones, for two network sizes (3 x 20 and the
+elliptic recipe's 3 x 24).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -227,14 +231,25 @@ def _alternating_medians(fns: dict, repeats: int) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+LINALG_DAMPINGS = (1e-3, 1e-6, 1e-9)  # LM's default first, then towards ENGD's
+
+
 def _linalg_row(width: int, interior: int) -> dict:
+    import equinox as eqx
     import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
 
     from pinnjax.train import init_state, make_spec, precision
     from pinnjax.train._loss import weighted_residual_jacobian
     from pinnjax.train._sampling import draw_points
     from pinnjax.train._state import split_params
-    from pinnjax.train.optimisers._gauss_newton import gauss_newton_step
+    from pinnjax.train._loss import weighted_residuals
+    from pinnjax.train.optimisers._gauss_newton import (
+        AbstractGaussNewton,
+        gauss_newton_step,
+        matrix_free_gauss_newton_step,
+    )
 
     a = argparse.Namespace(width=width, depth=3, interior=interior, boundary=400, adam=1, steps=1, gn_steps=1,
                            chunk=0, eval_every=1)
@@ -259,9 +274,30 @@ def _linalg_row(width: int, interior: int) -> dict:
         r, J = timed(params, "jacrev")
         assert float(abs(timed(params, "kronecker")[1] - J).max()) <= 1e-10 * float(abs(J).max())
         row["residuals"], row["params"] = (int(n) for n in J.shape)
-        solve = jax.jit(lambda J, r, form: gauss_newton_step(J, r, 1e-3, form), static_argnums=2)
-        for form in ("dense", "woodbury"):
-            row[f"solve_{form}_seconds"] = _median_seconds(solve, J, r, form)
+        flat, unravel = ravel_pytree(params)
+
+        def residuals(f):
+            model, problem_ = eqx.combine(unravel(f), rest)
+            return weighted_residuals(spec, problem_, model, points, state.weights)
+
+        defaults = {f.name: f.default for f in dataclasses.fields(AbstractGaussNewton)}
+        row["cg_iters"], row["cg_tol"] = defaults["cg_iters"], defaults["cg_tol"]
+        solve = jax.jit(gauss_newton_step, static_argnums=3)
+        cg = jax.jit(lambda f, damping: matrix_free_gauss_newton_step(residuals, f, damping, row["cg_iters"],
+                                                                         row["cg_tol"]))
+        row["cg"] = []
+        for i, damping in enumerate(LINALG_DAMPINGS):
+            damping = jnp.asarray(damping, flat.dtype)
+            timed_solves = {"cg": functools.partial(cg, flat, damping)}
+            if i == 0:  # the Cholesky solves cost the same at any damping
+                timed_solves |= {form: functools.partial(solve, J, r, damping, form) for form in ("dense", "woodbury")}
+            seconds = _alternating_medians(timed_solves, repeats=5)
+            if i == 0:
+                row["solve_dense_seconds"], row["solve_woodbury_seconds"] = seconds["dense"], seconds["woodbury"]
+            dense = solve(J, r, damping, "dense")
+            _, direction, products = cg(flat, damping)
+            row["cg"].append({"damping": float(damping), "seconds": seconds["cg"], "products": int(products),
+                              "relative_difference": float(jnp.linalg.norm(direction - dense) / jnp.linalg.norm(dense))})
     return row
 
 
@@ -282,21 +318,44 @@ def linalg_markdown(report: dict) -> str:
         "# One Gauss-Newton step on poisson2d: where the time goes",
         "",
         (f"Written by `scripts/bench_optimisers.py --linalg` (float64, median of 5 calls after compilation, "
-         f"of 31 alternating calls for the jacrev and Kronecker Jacobians; load "
+         f"of 31 alternating calls for the jacrev and Kronecker Jacobians, of 5 alternating rounds for the "
+         f"dense, Woodbury and CG solves; load "
          f"average {report['machine']['load'][0]:.1f} on {report['machine']['cpus']} cores: shared CPU, "
          "noisy seconds)."),
         "",
         ("| network | N residuals | P params | J per-point jacrev s | J per-point jacfwd s | J Kronecker s | "
-         "Kronecker / jacrev | dense solve s | Woodbury solve s |"),
-        "|---|---|---|---|---|---|---|---|---|",
+         "Kronecker / jacrev | dense solve s | Woodbury solve s | CG solve s | CG products | CG / (J + Cholesky) |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = r["jacobian_kronecker_seconds"] / r["jacobian_jacrev_seconds"]
+        cg = r["cg"][0]
         lines.append(f"| 3 x {r['width']} | {r['residuals']} | {r['params']} | {r['jacobian_jacrev_seconds']:.4f} | "
                      f"{r['jacobian_jacfwd_seconds']:.3f} | {r['jacobian_kronecker_seconds']:.4f} | {ratio:.2f} | "
                      f"{r['solve_dense_seconds']:.3f} | "
-                     f"{r['solve_woodbury_seconds']:.3f} |")
+                     f"{r['solve_woodbury_seconds']:.3f} | {cg['seconds']:.3f} | {cg['products']} | "
+                     f"{cg['seconds'] / _cholesky_route_seconds(r):.2f} |")
+    lines += [
+        "",
+        (f"The matrix-free solve (`form: cg`: `J v` and `J^T u` by autodiff of the residual vector, J never formed; "
+         f"conjugate gradients from zero, at most `cg_iters` {rows[0]['cg_iters']} products, stopped at the relative "
+         f"residual `cg_tol` {rows[0]['cg_tol']:g}) at damping {rows[0]['cg'][0]['damping']:g} above and at smaller "
+         "dampings below. CG / (J + Cholesky) divides its seconds by those of forming J (jacrev) plus the faster "
+         "Cholesky solve; the difference is `||d_cg - d_dense|| / ||d_dense||`, at the network's initial parameters."),
+        "",
+        "| network | damping | CG products | CG solve s | CG / (J + Cholesky) | direction difference from dense |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for cg in r["cg"]:
+            lines.append(f"| 3 x {r['width']} | {cg['damping']:g} | {cg['products']} | {cg['seconds']:.3f} | "
+                         f"{cg['seconds'] / _cholesky_route_seconds(r):.2f} | {cg['relative_difference']:.1e} |")
     return "\n".join(lines) + "\n"
+
+
+def _cholesky_route_seconds(row: dict) -> float:
+    """Seconds of the direction by Cholesky: J by per-point jacrev, then the faster solve."""
+    return row["jacobian_jacrev_seconds"] + min(row["solve_dense_seconds"], row["solve_woodbury_seconds"])
 
 
 BARS = {"poisson2d": 1e-6, "burgers1d": 1e-4, "allen_cahn1d": 1e-3, "wave1d": 1e-3, "helmholtz2d": 1e-4}

@@ -28,10 +28,11 @@ from pinnjax.train import (
     precision,
     read_history,
 )
-from pinnjax.train._loss import term_losses, weighted_residual_jacobian
+from pinnjax.train._loss import term_losses, weighted_residual_jacobian, weighted_residuals
 from pinnjax.train._sampling import draw_points
 from pinnjax.train._state import split_params
 from pinnjax.train.optimisers import OPTIMISERS, Objective
+from pinnjax.train.optimisers._gauss_newton import gauss_newton_step, matrix_free_gauss_newton_step
 
 pytestmark = pytest.mark.usefixtures("strict_jax")
 
@@ -51,7 +52,8 @@ def _objective(residual_fn):
         del method
         return residual_fn(x), jax.jacrev(residual_fn)(x), x, lambda f: f
 
-    return Objective(losses, lambda w, l: jnp.sum(w * l), jacobian, jnp.ones(1), jnp.asarray(True))
+    return Objective(losses, lambda w, l: jnp.sum(w * l), jacobian, jnp.ones(1), jnp.asarray(True),
+                     residuals=residual_fn)
 
 
 def _minimise(opt, residual_fn, x0, steps):
@@ -99,12 +101,15 @@ CASES = [
     ("ssbroyden", {}, 30, 100),
     ("lm", {}, 10, 60),
     ("engd", {}, 5, 60),
+    ("lm", {"form": "cg"}, 10, 60),
+    ("engd", {"form": "cg"}, 5, 60),
     ("adam", {"decay": "exponential", "decay_rate": 0.5, "decay_steps": 1000}, 4000, 20000),
     ("soap", {"decay": "exponential", "decay_rate": 0.5, "decay_steps": 1000}, 4000, 20000),
 ]
 
 
-@pytest.mark.parametrize("name,opts,quad_steps,rosen_steps", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name,opts,quad_steps,rosen_steps", CASES,
+                         ids=[c[0] + "".join(f"-{v}" for v in c[1].values() if isinstance(v, str)) for c in CASES])
 def test_reaches_the_minimum_of_a_quadratic_and_of_rosenbrock(name, opts, quad_steps, rosen_steps):
     opt = _make(name, **opts)
     x, totals = _minimise(opt, _quadratic, jnp.zeros(5, jnp.float64), quad_steps)
@@ -116,8 +121,9 @@ def test_reaches_the_minimum_of_a_quadratic_and_of_rosenbrock(name, opts, quad_s
     assert jnp.max(jnp.abs(x - 1.0)) < tol, (name, x, totals[-5:])
 
 
-@pytest.mark.parametrize("name", ["lbfgs", "bfgs", "ssbroyden", "lm", "engd"])
-def test_a_failed_line_search_keeps_the_parameters(name):
+@pytest.mark.parametrize("name,form", [("lbfgs", None), ("bfgs", None), ("ssbroyden", None), ("lm", None),
+                                       ("engd", None), ("lm", "cg"), ("engd", "cg")])
+def test_a_failed_line_search_keeps_the_parameters(name, form):
     """The loss is infinite everywhere but at the start point (its gradient is that of a
     bowl): no step can be accepted. Parameters stay put and finite, and the state says so."""
     x0 = jnp.array([0.3, -0.7, 1.1], jnp.float64)
@@ -126,7 +132,7 @@ def test_a_failed_line_search_keeps_the_parameters(name):
         off = jnp.any(x != x0)
         return jnp.where(off, jnp.inf, 1.0) * x
 
-    opt = _make(name)
+    opt = _make(name) if form is None else _make(name, form=form)
     x, totals = _minimise(opt, residual, x0, 4)
     assert jnp.array_equal(x, x0) and bool(jnp.all(jnp.isfinite(totals)))
     objective = _objective(residual)
@@ -156,6 +162,18 @@ def _cfg(**sections):
     return config_from_dict(base)
 
 
+def _heat_batch(model: dict):
+    """A float64 Heat1D batch (call inside ``precision("float64")``): spec, trainable params,
+    the rest, points and term weights."""
+    problem = Heat1D()
+    cfg = _cfg(model=model, loss={"weights": {"initial": 7.0}})
+    spec = make_spec(problem, cfg)
+    state = init_state(problem, spec, cfg.model, seed=3)
+    points = draw_points(spec, state.problem, jax.random.key(5))
+    params, rest = split_params(state)
+    return spec, params, rest, points, jnp.array([1.0, 2.0, 0.5])
+
+
 @pytest.mark.parametrize("model", [{}, {"factorization": {"mean": 0.5, "std": 0.1}},
                                    {"embedding": {"type": "fourier", "features": 4, "scale": 1.0}}],
                          ids=["plain", "factorized", "fourier"])
@@ -163,14 +181,8 @@ def test_residual_jacobian_and_gauss_newton_matrix_match_autodiff(model):
     """J from per-point jacrev vs jax.jacfwd of the whole batched residual vector (another
     autodiff path); J^T J vs the autodiff Gauss-Newton matrix; sum(r^2) is the weighted loss
     and 2 J^T r its gradient. Float64: agreement to rounding (1e-10 relative)."""
-    problem = Heat1D()
-    cfg = _cfg(model=model, loss={"weights": {"initial": 7.0}})
     with precision("float64"):
-        spec = make_spec(problem, cfg)
-        state = init_state(problem, spec, cfg.model, seed=3)
-        points = draw_points(spec, state.problem, jax.random.key(5))
-        params, rest = split_params(state)
-        weights = jnp.array([1.0, 2.0, 0.5])
+        spec, params, rest, points, weights = _heat_batch(model)
         r, J, flat, unravel = weighted_residual_jacobian(spec, params, rest, points, weights)
 
         def r_of(f):
@@ -196,6 +208,57 @@ def test_residual_jacobian_and_gauss_newton_matrix_match_autodiff(model):
         assert jnp.max(jnp.abs(2 * J.T @ r - g)) < 1e-10 * jnp.max(jnp.abs(g))
 
 
+def test_conjugate_gradient_direction_equals_the_cholesky_direction():
+    """`form: cg` never forms J: J v and J^T u come from autodiff of the weighted residual
+    vector. With enough products (4 (N + 1): exact arithmetic needs N + 1, as J^T J + damping I
+    has at most N + 1 distinct eigenvalues; rounding costs CG about as many again) and a zero
+    tolerance its direction equals the dense and the Woodbury Cholesky directions. Float64 at
+    damping 1e-3: the damped system's condition number is about ||J||^2 / damping = 2.5e4, so
+    rounding allows about 2.5e4 * 2.2e-16 = 5.5e-12 relative; we ask 1e-11 (the two Cholesky
+    forms agree to 8e-13). With `cg_tol` 1e-3 it stops early, where the normal equations'
+    residual (J formed here to check it) first falls below 1e-3 of the right-hand side's."""
+    with precision("float64"):
+        spec, params, rest, points, weights = _heat_batch({})
+        n, damping = 24 + 6 + 6, 1e-3  # residuals, damping
+        r, J, flat, unravel = weighted_residual_jacobian(spec, params, rest, points, weights)
+
+        def residuals(f):
+            model_, problem_ = eqx.combine(unravel(f), rest)
+            return weighted_residuals(spec, problem_, model_, points, weights)
+
+        cg = jax.jit(lambda iters, tol: matrix_free_gauss_newton_step(residuals, flat, damping, iters, tol),
+                     static_argnums=(0, 1))
+        r_cg, d_cg, products = cg(4 * (n + 1), 0.0)
+        np.testing.assert_allclose(r_cg, r, rtol=1e-13)  # the same residual vector
+        assert int(products) == 4 * (n + 1)
+        for form in ("dense", "woodbury"):
+            d = gauss_newton_step(J, r, damping, form)
+            assert jnp.linalg.norm(d_cg - d) < 1e-11 * jnp.linalg.norm(d), form
+
+        def normal_residual(d):
+            return jnp.linalg.norm(J.T @ (J @ d) + damping * d + J.T @ r) / jnp.linalg.norm(J.T @ r)
+
+        _, d_early, early = cg(4 * (n + 1), 1e-3)
+        assert 0 < int(early) < n + 1 and normal_residual(d_early) <= 1e-3
+        # one product fewer and it had not got there
+        assert normal_residual(cg(int(early) - 1, 1e-3)[1]) > 1e-3
+
+
+def test_gauss_newton_phases_with_cg_follow_the_cholesky_run(tmp_path):
+    """An LM and an ENGD phase with `form: cg` train (the loss falls in each) and take the
+    Cholesky run's steps: losses agree to 1e-6 relative (CG stops at a relative residual of
+    1e-10, and ENGD's damping is kept at 1e-3, where 200 products solve to that tolerance)."""
+    losses = {}
+    for form in ("auto", "cg"):
+        phases = [{"optimiser": "adam", "steps": 10}, {"optimiser": "lm", "steps": 10, "form": form},
+                  {"optimiser": "engd", "steps": 10, "form": form, "damping": 1e-3}]
+        fit(Poisson1D(), _cfg(train={"phases": phases, "log_every": 5}), tmp_path / form)
+        losses[form] = [(r["step"], r["loss"]) for r in read_history(tmp_path / form)]
+    by_step = dict(losses["cg"])
+    assert by_step[20] < by_step[10] and by_step[30] < by_step[20], losses["cg"]
+    np.testing.assert_allclose([v for _, v in losses["cg"]], [v for _, v in losses["auto"]], rtol=1e-6)
+
+
 # --- config --------------------------------------------------------------------------------
 
 
@@ -210,6 +273,12 @@ def test_phase_config_errors_name_the_key():
         _cfg(train={"lbfgs_steps": 5, "phases": [{"optimiser": "lm", "steps": 5}]})
     with pytest.raises(ConfigError, match=r"train.phases\[0\].*memory: expected keep or restart"):
         _cfg(train={"phases": [{"optimiser": "lbfgs", "steps": 5, "memory": "forget"}]})
+    with pytest.raises(ConfigError, match=r"train.phases\[0\].*form: expected one of auto, dense, woodbury, cg"):
+        _cfg(train={"phases": [{"optimiser": "engd", "steps": 5, "form": "conjugate"}]})
+    with pytest.raises(ConfigError, match=r"train.phases\[0\].*cg_iters: expected an int >= 1, got 0"):
+        _cfg(train={"phases": [{"optimiser": "lm", "steps": 5, "form": "cg", "cg_iters": 0}]})
+    with pytest.raises(ConfigError, match=r"train.phases\[0\].*cg_tol: expected a float in \[0, 1\)"):
+        _cfg(train={"phases": [{"optimiser": "lm", "steps": 5, "form": "cg", "cg_tol": 2}]})
     with pytest.raises(ConfigError, match=r"train.phases\[0\].damping.*expected float"):
         _cfg(train={"phases": [{"optimiser": "lm", "steps": 5, "damping": "big"}]})
     # overrides reach into the list
@@ -235,6 +304,7 @@ ALL_PHASES = [
     {"optimiser": "ssbroyden", "steps": 20, "resample_every": 7, "rad": True},
     {"optimiser": "lm", "steps": 20, "resample_every": 7},
     {"optimiser": "engd", "steps": 20, "resample_every": 7, "form": "woodbury"},
+    {"optimiser": "lm", "steps": 20, "resample_every": 7, "form": "cg", "cg_iters": 30},
 ]
 
 
@@ -270,10 +340,11 @@ def _resume_inside_every_phase(tmp_path, phases):
 
 
 def test_resume_inside_second_order_phases_is_bit_for_bit(tmp_path):
-    _resume_inside_every_phase(tmp_path, [ALL_PHASES[0], ALL_PHASES[5], ALL_PHASES[7]])  # adam, ssbroyden, engd
+    # adam, ssbroyden, engd (Woodbury), lm (matrix-free CG)
+    _resume_inside_every_phase(tmp_path, [ALL_PHASES[0], ALL_PHASES[5], ALL_PHASES[7], ALL_PHASES[8]])
 
 
-@pytest.mark.slow  # eight phases resumed eight times: minutes on 2 shared cores
+@pytest.mark.slow  # nine phases resumed nine times: minutes on 2 shared cores
 def test_resume_inside_every_phase_is_bit_for_bit(tmp_path):
     _resume_inside_every_phase(tmp_path, ALL_PHASES)
 

@@ -22,6 +22,7 @@ from ._loss import (
     term_losses,
     weighted_normal_equations,
     weighted_residual_jacobian,
+    weighted_residuals,
 )
 from ._mesh import constrain, state_shardings
 from ._phases import Phase
@@ -105,6 +106,10 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
     def jacobian_at(p, method):
         return weighted_residual_jacobian(spec, p, rest, points, state.weights, method)
 
+    def residuals_at(p):
+        model, problem = eqx.combine(p, rest)
+        return weighted_residuals(spec, problem, model, points, state.weights)
+
     def normal_at(p, method):
         return weighted_normal_equations(spec, p, rest, points, state.weights, method)
 
@@ -122,7 +127,7 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
     nxt = state.step + 1
     log = (nxt % spec.log_every == 0) | jnp.any(nxt == jnp.asarray(spec.phase_ends))
     objective = Objective(losses_at, functools.partial(_weighted, spec), jacobian_at, state.weights, log, balance,
-                          normal_at)
+                          residuals_at, normal_at)
     out = opt.step(objective, params, opt_state, state.step - phase.start)
     model, problem = eqx.combine(out.params, rest)
     new = eqx.tree_at(

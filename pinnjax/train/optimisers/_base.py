@@ -23,6 +23,8 @@ class Objective:
       of weighted residuals (``sum(r**2)`` is the total loss at the current weights, without
       causal weighting), its Jacobian (N, P) in the flat parameters, the flat parameters and
       the map back to the pytree: for the Gauss-Newton family
+    - ``residuals(params)``: that vector ``r`` alone, for the matrix-free Gauss-Newton solve
+      (``J v`` and ``J^T u`` by autodiff of it, ``form: cg``)
     - ``weights``: the current balancing multipliers; ``log``: whether this step is logged
       (phases that compute the term losses only when needed)
     - ``normal_equations(params, method)``: ``(r^T r, J^T J, J^T r, flat, unravel)`` without
@@ -36,6 +38,7 @@ class Objective:
     weights: jax.Array
     log: jax.Array
     balance: Callable[[Any, jax.Array], jax.Array] | None = None
+    residuals: Callable[[Any], jax.Array] | None = None
     normal_equations: Callable[..., tuple] | None = None
 
     def loss(self, params):

@@ -1,8 +1,9 @@
 """Energy natural gradient (ENGD, Mueller & Zeinhofer 2023) for the least-squares PINN loss:
 the Gramian is ``J^T J`` of the weighted residual vector, the direction
 ``d = -(J^T J + damping I)^{-1} J^T r`` (dense, or the Woodbury form that solves an N x N
-system when N residuals < P parameters), and the step size the best of the grid
-``eta = 2^0, 2^-1, ..., 2^-(grid-1)`` (their logarithmic line search).
+system when N residuals < P parameters, or matrix-free conjugate gradients), and the step
+size the best of the grid ``eta = 2^0, 2^-1, ..., 2^-(grid-1)`` (their logarithmic line
+search).
 
 When no grid point lowers the loss the search failed: the parameters are kept, the failure
 counted, and the damping multiplied by ``increase`` (the direction turns towards the
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Objective, StepOut, nan_losses
-from ._gauss_newton import AbstractGaussNewton, gauss_newton_direction, next_damping
+from ._gauss_newton import AbstractGaussNewton, next_damping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,8 +31,7 @@ class ENGD(AbstractGaussNewton):
 
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        value, d, flat, unravel = gauss_newton_direction(objective, params, opt_state.damping, self.form,
-                                                         self.jacobian)
+        value, d, flat, unravel = self.direction(objective, params, opt_state.damping)
         etas = 0.5 ** jnp.arange(self.grid, dtype=d.dtype)
         trial_values = jax.lax.map(lambda eta: objective.loss(unravel(flat + eta * d)), etas)
         trial_values = jnp.where(jnp.isfinite(trial_values), trial_values, jnp.inf)

@@ -1,7 +1,8 @@
 """Levenberg-Marquardt on the vector of weighted residuals ``r`` (``loss = sum r^2``): the
 damped Gauss-Newton step ``-(J^T J + lambda I)^{-1} J^T r``, tried once per step; accepted
 when it lowers the loss (then ``lambda *= decrease``), rejected otherwise (parameters kept,
-``lambda *= increase``). Dense or Woodbury solve (``_gauss_newton.py``)."""
+``lambda *= increase``). Dense, Woodbury or matrix-free conjugate-gradient solve
+(``_gauss_newton.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from ._base import Objective, StepOut, nan_losses
-from ._gauss_newton import AbstractGaussNewton, gauss_newton_direction, next_damping
+from ._gauss_newton import AbstractGaussNewton, next_damping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,8 +24,7 @@ class LevenbergMarquardt(AbstractGaussNewton):
     max_damping: float = 1e10
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        value, delta, flat, unravel = gauss_newton_direction(objective, params, opt_state.damping, self.form,
-                                                             self.jacobian)
+        value, delta, flat, unravel = self.direction(objective, params, opt_state.damping)
         trial = flat + delta
         trial_value = objective.loss(unravel(trial))
         accept = (trial_value < value) & jnp.all(jnp.isfinite(trial))
