@@ -11,6 +11,7 @@ renders every table from its JSON.
     python scripts/reproduce.py --run highdim              # scripts/bench_highdim.py -> highdim.{json,md}
     python scripts/reproduce.py --run laplace_coverage     # scripts/laplace_coverage.py -> laplace_coverage.{json,md}
     python scripts/reproduce.py --run curvature            # scripts/curvature_spectra.py -> curvature.{json,md}, curvature_*.png
+    python scripts/reproduce.py --run scaling              # scripts/bench_scaling.py -> scaling.{json,md}
     python scripts/reproduce.py --render                   # rewrite every .md (and the README section) from the JSON
     python scripts/reproduce.py --check                    # fail if any of them differs from what the JSON gives
 
@@ -240,6 +241,7 @@ BENCHMARKS = {
     "highdim": ("bench_highdim.py", True),
     "laplace_coverage": ("laplace_coverage.py", True),
     "curvature": ("curvature_spectra.py", True),
+    "scaling": ("bench_scaling.py", True),
 }
 
 
@@ -281,6 +283,7 @@ SCRIPT_RENDERERS = {
     "optimisers_recipes": ("bench_optimisers", "recipes_markdown"),
     "laplace_coverage": ("laplace_coverage", "markdown"),
     "curvature": ("curvature_spectra", "markdown"),
+    "scaling": ("bench_scaling", "markdown"),
 }
 
 

@@ -23,6 +23,9 @@ def _prepare(config_path: pathlib.Path, overrides, base_dir=None):
     from ._resolve import make_problem, resolve_problem_class
 
     cfg = load_config(config_path, overrides)
+    from ..train import initialize_distributed
+
+    initialize_distributed(cfg.distributed)  # a multi-process run: before any backend starts
     if cfg.model.dtype == "float64":
         import jax
 

@@ -9,6 +9,7 @@ from ._load import (
 )
 from ._schema import (
     DerivativesConfig as DerivativesConfig,
+    DistributedConfig as DistributedConfig,
     EmbeddingConfig as EmbeddingConfig,
     EvalConfig as EvalConfig,
     FactorizationConfig as FactorizationConfig,

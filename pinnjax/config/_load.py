@@ -240,16 +240,19 @@ def _check_range(key: str, value, meta: Mapping) -> None:
 def _convert(key: str, value: Any, tp: Any, meta: Mapping) -> Any:
     """Checks one value against its annotated type and metadata."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):  # `X | None`
-        if value is None:
+    if origin in (typing.Union, types.UnionType):  # `X | None`, `int | str`
+        nullable = type(None) in args
+        if value is None and nullable:
             return None
-        (tp,) = [a for a in args if a is not type(None)]
-        try:
-            return _convert(key, value, tp, meta)
-        except _WrongType as e:
-            if e.key != key:  # a nested value is wrong, not this one
-                raise
-            raise _type_error(key, f"{e.expected} or null", value) from None
+        expected = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(key, value, option, meta)
+            except _WrongType as e:
+                if e.key != key:  # a nested value is wrong, not this one
+                    raise
+                expected.append(e.expected)
+        raise _type_error(key, " or ".join(expected + ["null"] * nullable), value)
 
     if dataclasses.is_dataclass(tp):
         return _build(tp, {} if value is None else value, key)
@@ -286,6 +289,7 @@ def _convert(key: str, value: Any, tp: Any, meta: Mapping) -> Any:
                 f"key '{key}': invalid value {value!r} "
                 f"(allowed: {', '.join(choices)})"
             )
+        return value
     else:  # pragma: no cover - schema uses only the types above
         raise TypeError(f"unsupported schema type {tp!r} for '{key}'")
     _check_range(key, value, meta)

@@ -87,6 +87,10 @@ class ModelConfig(_PerType):
     factorization: FactorizationConfig | None = None
     hard_constraint: bool = False
     dtype: str = _field("float32", choices=("float32", "float64"))
+    # precision of the float32 matmuls of the compiled training step: auto = highest on GPUs
+    # (whose default may round through TF32 and spoil third- and fourth-order terms), the
+    # backend's default elsewhere
+    matmul_precision: str = _field("auto", choices=("auto", "default", "high", "highest"))
 
     KEYS: ClassVar = {"mlp": ("depth",), "modified_mlp": ("depth",), "pirate": ("blocks", "least_squares_init"), "resnet": ("blocks",)}
     DEFAULT_TYPE: ClassVar = "mlp"
@@ -193,6 +197,19 @@ class DiagnosticsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistributedConfig:
+    """The 1-D device mesh the collocation points are split over, and the processes of a
+    multi-machine run (started with ``jax.distributed.initialize``)."""
+
+    devices: int | str = _field("all", min=1, choices=("all",))  # "all" or how many
+    # several processes: "host:port" of process 0 (or JAX_COORDINATOR_ADDRESS), how many
+    # processes (JAX_NUM_PROCESSES) and which one this is (JAX_PROCESS_ID)
+    coordinator: str | None = None
+    num_processes: int | None = _field(None, min=1)
+    process_id: int | None = _field(None, min=0)
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     problem: ProblemConfig
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -203,4 +220,5 @@ class RunConfig:
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     diagnostics: DiagnosticsConfig = dataclasses.field(default_factory=DiagnosticsConfig)
+    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
     seed: int = 0

@@ -14,6 +14,8 @@ from ._fit import fit_state as fit_state
 from ._loss import causal_loss as causal_loss
 from ._loss import causal_weights as causal_weights
 from ._loss import gradnorm_weights as gradnorm_weights
+from ._mesh import initialize_distributed as initialize_distributed
+from ._mesh import make_mesh as make_mesh
 from ._model import build_model as build_model
 from ._model import precision as precision
 from ._model import set_precision as set_precision

@@ -3,6 +3,7 @@ checkpoints and the progress bar."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import pathlib
@@ -12,7 +13,6 @@ import time
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..config import RunConfig, dump_config
@@ -30,6 +30,7 @@ from ..io import (
 )
 from ._evaluate import errors, eval_set, read_history
 from ._loss import laplacian_variance
+from ._mesh import describe, initialize_distributed, local, make_mesh, place, to_host, warn_unsplit
 from ._model import precision
 from ._phases import phase_index
 from ._plots import make_plots
@@ -108,9 +109,17 @@ def run_info() -> dict:
         },
         "device": str(jax.devices()[0]),
         "platform": platform.platform(),
-        "matmul_precision": str(jax.config.jax_default_matmul_precision),
         "x64": bool(jax.config.jax_enable_x64),
     }
+
+
+def resolve_matmul_precision(setting: str) -> str | None:
+    """``model.matmul_precision`` for this backend (None: JAX's default). ``auto`` is
+    ``highest`` on GPUs, whose default float32 matmul may round its inputs to TF32 (10-bit
+    mantissa), which the higher-order derivative groups cannot afford."""
+    if setting == "auto":
+        return "highest" if jax.default_backend() == "gpu" else None
+    return None if setting == "default" else setting
 
 
 def _make_bar(progress, total, start):
@@ -151,7 +160,13 @@ def fit(problem, cfg: RunConfig, run_dir, *, resume: bool = False, progress: boo
 
 
 def fit_state(problem, cfg: RunConfig, run_dir=None, *, resume: bool = False, progress: bool | None = None):
-    """`fit`, returning ``(metrics, final TrainState, history rows)``."""
+    """`fit`, returning ``(metrics, final TrainState, history rows)`` (the state's arrays on
+    this process's first device).
+
+    With several devices (``distributed.devices``) or processes (``distributed.num_processes``)
+    the points are split over a 1-D device mesh (``_mesh.py``); only process 0 writes the
+    run folder."""
+    initialize_distributed(cfg.distributed)  # before anything starts a backend in a multi-process run
     with precision(cfg.model.dtype):
         return _fit(problem, cfg, run_dir, resume, progress)
 
@@ -161,10 +176,13 @@ def _fit(problem, cfg, run_dir, resume, progress):
     from ..diagnostics._plots import plot_uncertainty
 
     problem.check()
-    spec = make_spec(problem, cfg)
+    mesh = make_mesh(cfg.distributed)
+    spec = dataclasses.replace(make_spec(problem, cfg), mesh=mesh,
+                               matmul_precision=resolve_matmul_precision(cfg.model.matmul_precision))
     if run_dir is not None:
         run_dir = pathlib.Path(os.fspath(run_dir))
     ckpt_dir = None if run_dir is None else run_dir / "checkpoints"
+    writes = run_dir is not None and jax.process_index() == 0  # one process writes the folder
     t, ev = cfg.train, cfg.eval
 
     run = {"train_seconds": 0.0, "phase_seconds": [0.0] * len(spec.phases), "best_l2re": None}
@@ -189,15 +207,17 @@ def _fit(problem, cfg, run_dir, resume, progress):
         curvature = [r for r in read_history(run_dir, "diagnostics.csv") if r["step"] <= int(state.step)]
     else:
         state = init_state(problem, spec, cfg.model, seed=cfg.seed)
+    warn_unsplit(mesh, spec, state)
+    state = place(mesh, state)
     data = eval_set(problem, ev.points, dtype=spec.jnp_dtype)  # may raise: before any write
-    if run_dir is not None:
+    if writes:
         run_dir.mkdir(parents=True, exist_ok=True)
         for path, _ in skipped:  # set aside, so later checkpoints at those steps are not shadowed
             path.replace(path.with_name(path.name + ".corrupt"))
         atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
 
     step = int(state.step)
-    bar = _make_bar(progress, spec.total_steps, step)
+    bar = _make_bar(progress, spec.total_steps, step) if jax.process_index() == 0 else None
     compile_seconds, rates, compiled = 0.0, [[] for _ in spec.phases], set()
     last_eval = {}
     try:
@@ -212,13 +232,13 @@ def _fit(problem, cfg, run_dir, resume, progress):
             if index not in compiled:
                 # zero steps: compiles (or finds the cached executable) and changes nothing
                 t0 = time.perf_counter()
-                jax.block_until_ready(phase_chunk(spec, index, state, jnp.asarray(0, jnp.int32)))
+                jax.block_until_ready(phase_chunk(spec, index, state, np.asarray(0, np.int32)))
                 compile_seconds += time.perf_counter() - t0
                 compiled.add(index)
 
             n = end - step
             t0 = time.perf_counter()
-            new_state, out = phase_chunk(spec, index, state, jnp.asarray(n, jnp.int32))
+            new_state, out = phase_chunk(spec, index, state, np.asarray(n, np.int32))
             totals, terms, weights = (np.asarray(a)[:n] for a in jax.block_until_ready(out))
             dt = time.perf_counter() - t0
             _raise_if_not_finite(spec, totals, terms, step, phase, ckpt_dir)
@@ -240,23 +260,25 @@ def _fit(problem, cfg, run_dir, resume, progress):
                 history[-1]["laplacian_variance"] = float(laplacian_variance(
                     spec, state.problem, state.model, state.points, jax.random.fold_in(jax.random.fold_in(state.key, end), 0x7A5)))
             if evaluate_now:
-                last_eval = errors(state.problem, state.model, data)
+                last_eval = errors(*local((state.problem, state.model)), data)
                 if last_eval["l2re"] is not None:
                     history[-1]["l2re"] = last_eval["l2re"]
                     best = run["best_l2re"]
                     run["best_l2re"] = last_eval["l2re"] if best is None else min(best, last_eval["l2re"])
-            if run_dir is not None:
+            if writes:
                 write_csv_rows(run_dir / "history.csv", history)
             if every and end % every == 0:
                 curvature.append(curvature_row(spec, state, cfg.diagnostics))
-                if run_dir is not None:
+                if writes:
                     write_csv_rows(run_dir / "diagnostics.csv", curvature)
 
             if run_dir is not None and (end % t.checkpoint_every == 0 or end == spec.total_steps):
                 _check_finite_params(state, end)
-                meta = {"run": run, "phase": int(state.phase), "structure": structure(spec)}
-                save_checkpoint(checkpoint_path(ckpt_dir, end), state, step=end, metadata=meta)
-                prune_checkpoints(ckpt_dir, keep=cfg.output.keep_checkpoints)
+                saved = to_host(state)  # every process takes part in gathering the points
+                if writes:
+                    meta = {"run": run, "phase": int(saved.phase), "structure": structure(spec)}
+                    save_checkpoint(checkpoint_path(ckpt_dir, end), saved, step=end, metadata=meta)
+                    prune_checkpoints(ckpt_dir, keep=cfg.output.keep_checkpoints)
 
             if bar is not None:
                 shown = {"loss": float(totals[-1])}
@@ -268,6 +290,7 @@ def _fit(problem, cfg, run_dir, resume, progress):
         if bar is not None:
             bar.close()
 
+    state = to_host(state)
     if not last_eval:  # nothing ran (already finished): evaluate the loaded state
         last_eval = errors(state.problem, state.model, data)
     metrics = _metrics(spec, state, history, run, last_eval, compile_seconds, rates, cfg, data)
@@ -276,7 +299,7 @@ def _fit(problem, cfg, run_dir, resume, progress):
     unc = uncertainty(spec, state, cfg)
     if unc is not None:
         metrics["uncertainty"] = unc
-    if run_dir is not None:
+    if writes:
         write_json(run_dir / "metrics.json", metrics)
         if cfg.output.plots:
             make_plots(state.problem, state.model, history, run_dir, eval_points=ev.points)
@@ -361,4 +384,6 @@ def _metrics(spec, state, history, run, ev, compile_seconds, rates, cfg, data) -
     m["dtype"] = spec.dtype
     m["seed"] = cfg.seed
     m.update(run_info())
+    m["matmul_precision"] = spec.matmul_precision or "default"
+    m["mesh"] = describe(spec.mesh)
     return m

@@ -9,8 +9,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
+from jax.sharding import PartitionSpec as P
 
 from ..derivatives._param_jacobian import kronecker_jacobian
+from ._mesh import AXIS, point_spec
 from ._spec import TrainSpec, active_terms
 
 
@@ -111,7 +113,56 @@ def weighted_residual_jacobian(spec: TrainSpec, params, rest, points, weights, m
     that point's residual, vmapped over the points (differentiating the batched residual
     instead would cost N full-batch backward passes). ``method="kronecker"``: the dense
     layers' columns in Kronecker form from the engine's carried inputs and one backward pass
-    per residual component (``pinnjax/derivatives/_param_jacobian.py``), the rest by autodiff."""
+    per residual component (``pinnjax/derivatives/_param_jacobian.py``), the rest by autodiff.
+
+    On a device mesh (``spec.mesh``) each device forms the rows of its own points, and the
+    rows come device by device: ``r`` and ``J`` are those of one device with their rows
+    reordered (split along the mesh), which leaves ``r^T r``, ``J^T J`` and ``J^T r`` as they
+    are."""
+    if spec.mesh is None:
+        return _residual_jacobian(spec, params, rest, points, weights, method)
+    flat, unravel = ravel_pytree(params)
+    r, J = _per_device(spec, params, rest, points, weights, method, lambda r, J: (r, J), P(AXIS))
+    return r, J, flat, unravel
+
+
+def weighted_normal_equations(spec: TrainSpec, params, rest, points, weights, method: str = "jacrev"):
+    """``(r^T r, J^T J, J^T r, flat, unravel)`` of `weighted_residual_jacobian`. On a device
+    mesh each device forms them from its block of rows of ``J`` and the blocks are summed
+    over the devices (one all-reduce): no device holds more than its own rows of ``J``."""
+    if spec.mesh is None:
+        r, J, flat, unravel = _residual_jacobian(spec, params, rest, points, weights, method)
+        return r @ r, J.T @ J, J.T @ r, flat, unravel
+    flat, unravel = ravel_pytree(params)
+
+    def blocks(r, J):
+        return tuple(jax.lax.psum(b, AXIS) for b in (r @ r, J.T @ J, J.T @ r))
+
+    value, G, g = _per_device(spec, params, rest, points, weights, method, blocks, P())
+    return value, G, g, flat, unravel
+
+
+def _per_device(spec: TrainSpec, params, rest, points, weights, method, reduce, out_spec):
+    """``reduce(r_d, J_d)`` on every device d of ``spec.mesh``, where ``(r_d, J_d)`` are the
+    rows of its points (`_residual_jacobian` with ``parts`` = devices: a term whose points
+    are not split is computed whole on every device and scaled by ``1/sqrt(devices)``, so its
+    rows still add up to its share of ``J^T J``)."""
+    mesh = spec.mesh
+    arrays, static = eqx.partition(rest, eqx.is_array)
+    point_specs = tuple(point_spec(mesh, pts.shape) for pts in points)
+
+    def local(params, arrays, points, weights):
+        r, J, _, _ = _residual_jacobian(spec, params, eqx.combine(arrays, static), points, weights, method,
+                                        parts=mesh.size)
+        return reduce(r, J)
+
+    return jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), point_specs, P()), out_specs=out_spec,
+                         check_vma=False)(params, arrays, points, weights)
+
+
+def _residual_jacobian(spec: TrainSpec, params, rest, points, weights, method: str = "jacrev", parts: int = 1):
+    """`weighted_residual_jacobian` on the points given, each term scaled as if it had
+    ``parts`` times as many (the points of one of ``parts`` devices)."""
     flat, unravel = ravel_pytree(params)
 
     def at(fl):
@@ -137,7 +188,7 @@ def weighted_residual_jacobian(spec: TrainSpec, params, rest, points, weights, m
         else:
             jac = jax.jacrev(one) if method == "jacrev" else jax.jacfwd(one)
             J = jax.vmap(jac, in_axes=(None, 0))(flat, pts)  # (N, k, P)
-        scale = jnp.sqrt(spec.fixed_weights[i] * weights[i] / r.size)
+        scale = jnp.sqrt(spec.fixed_weights[i] * weights[i] / (r.size * parts))
         rs.append(scale * r.reshape(-1))
         js.append(scale * J.reshape(-1, flat.shape[0]))
     return jnp.concatenate(rs), jnp.concatenate(js), flat, unravel

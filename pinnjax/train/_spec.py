@@ -47,6 +47,10 @@ class TrainSpec:
     log_every: int
     # derivatives.laplacian: the contractions (lap_u) estimated from random directions, or None
     laplacian: Estimator | None = None
+    # where it runs (set by fit): the 1-D device mesh the points are split over (None: one
+    # device) and the matmul precision of the compiled step (None: JAX's default)
+    mesh: object = None
+    matmul_precision: str | None = None
 
     @property
     def total_steps(self) -> int:

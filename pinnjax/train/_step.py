@@ -7,20 +7,24 @@ any length reuse one executable and a step computes the same bits wherever a chu
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.sharding import NamedSharding, PartitionSpec
 
 from ._loss import (
     gradnorm_weights,
     term_grad_norms,
     term_losses,
+    weighted_normal_equations,
     weighted_residual_jacobian,
     weighted_residuals,
 )
+from ._mesh import constrain, state_shardings
 from ._phases import Phase
 from ._sampling import draw_points, rad_pool, rad_select
 from ._spec import TrainSpec
@@ -56,11 +60,14 @@ def _sample(spec: TrainSpec, phase: Phase, state: TrainState, key):
         return draw_points(spec, problem, k_draw, interior=interior)
 
     if phase.resample_every == 1:
-        return draw(), pool, prob, jnp.asarray(True)
-    redrawn = (k == 0) | refresh
-    if phase.resample_every > 1:
-        redrawn = redrawn | (k % phase.resample_every == 0)
-    points = lax.cond(redrawn, draw, lambda: state.points)
+        points, redrawn = draw(), jnp.asarray(True)
+    else:
+        redrawn = (k == 0) | refresh
+        if phase.resample_every > 1:
+            redrawn = redrawn | (k % phase.resample_every == 0)
+        points = lax.cond(redrawn, draw, lambda: state.points)
+    # several devices: each holds (and computes on) its share of the points
+    points, pool, prob = constrain(spec.mesh, (points, pool, prob))
     return points, pool, prob, redrawn
 
 
@@ -105,6 +112,9 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
         model, problem = eqx.combine(p, rest)
         return weighted_residuals(spec, problem, model, points, state.weights)
 
+    def normal_at(p, method):
+        return weighted_normal_equations(spec, p, rest, points, state.weights, method)
+
     balance = None
     if spec.balancing == "gradnorm":
 
@@ -119,7 +129,7 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
     nxt = state.step + 1
     log = (nxt % spec.log_every == 0) | jnp.any(nxt == jnp.asarray(spec.phase_ends))
     objective = Objective(losses_at, functools.partial(_weighted, spec), jacobian_at, state.weights, log, balance,
-                          residuals_at)
+                          residuals_at, normal_at)
     out = opt.step(objective, params, opt_state, state.step - phase.start)
     model, problem = eqx.combine(out.params, rest)
     new = eqx.tree_at(
@@ -131,16 +141,35 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
     return new, (out.total, out.losses)
 
 
+def _matmul_precision(spec: TrainSpec):
+    """The context the compiled programs are traced in: ``model.matmul_precision`` reaches
+    every dot of the step (JAX reads it when each matmul is traced)."""
+    if spec.matmul_precision is None:
+        return contextlib.nullcontext()
+    return jax.default_matmul_precision(spec.matmul_precision)
+
+
+def _laid_out(spec: TrainSpec, state: TrainState) -> TrainState:
+    """The arrays of `state` in their sharding on the mesh (a no-op on one device)."""
+    if spec.mesh is None:
+        return state
+    dynamic, static = eqx.partition(state, eqx.is_array)
+    dynamic = constrain(spec.mesh, dynamic, state_shardings(spec.mesh, dynamic))
+    return eqx.combine(dynamic, static)
+
+
 @eqx.filter_jit
 def start_phase(spec: TrainSpec, index: int, state: TrainState) -> TrainState:
     """Enter phase `index`: its optimiser's state at the current parameters (its first step
     draws the batch)."""
     TRACE_COUNTS["start_phase"] += 1
-    params, _ = split_params(state)
-    opt_state = normalise(spec.phases[index].optimiser.init(params), spec.jnp_dtype)
-    return eqx.tree_at(
-        lambda s: (s.opt_state, s.phase), state, (opt_state, jnp.asarray(index, jnp.int32))
-    )
+    with _matmul_precision(spec):
+        params, _ = split_params(state)
+        opt_state = normalise(spec.phases[index].optimiser.init(params), spec.jnp_dtype)
+        new = eqx.tree_at(
+            lambda s: (s.opt_state, s.phase), state, (opt_state, jnp.asarray(index, jnp.int32))
+        )
+        return _laid_out(spec, new)
 
 
 def _chunk(spec: TrainSpec, state: TrainState, n_active, step_fn):
@@ -155,7 +184,7 @@ def _chunk(spec: TrainSpec, state: TrainState, n_active, step_fn):
         def run(d):
             new, (total, losses) = step_fn(spec, eqx.combine(d, static))
             # the carry keeps its dtypes (optax may build int64 counters under x64)
-            new = _keep_dtypes(eqx.filter(new, eqx.is_array), d)
+            new = _keep_dtypes(eqx.filter(_laid_out(spec, new), eqx.is_array), d)
             return new, total.astype(spec.jnp_dtype), losses.astype(spec.jnp_dtype)
 
         def skip(d):
@@ -175,7 +204,11 @@ def phase_chunk(spec: TrainSpec, index: int, state: TrainState, n_active):
     """Up to ``scan_steps`` steps of phase `index` (its optimiser's name + ``_chunk`` counts
     the traces in TRACE_COUNTS)."""
     TRACE_COUNTS[f"{spec.phases[index].name}_chunk"] += 1
-    return _chunk(spec, state, n_active, functools.partial(phase_step, index=index))
+    with _matmul_precision(spec):
+        state, out = _chunk(spec, state, n_active, functools.partial(phase_step, index=index))
+    if spec.mesh is not None:  # the per-step losses on every device, for the host loop
+        out = constrain(spec.mesh, out, jax.tree.map(lambda _: NamedSharding(spec.mesh, PartitionSpec()), out))
+    return state, out
 
 
 def adam_chunk(spec: TrainSpec, state: TrainState, n_active):

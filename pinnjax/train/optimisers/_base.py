@@ -27,6 +27,9 @@ class Objective:
       (``J v`` and ``J^T u`` by autodiff of it, ``form: cg``)
     - ``weights``: the current balancing multipliers; ``log``: whether this step is logged
       (phases that compute the term losses only when needed)
+    - ``normal_equations(params, method)``: ``(r^T r, J^T J, J^T r, flat, unravel)`` without
+      forming the whole ``J`` in one place (on a device mesh: summed from per-device blocks);
+      None: from ``residual_jacobian``
     """
 
     term_losses: Callable[..., jax.Array]
@@ -36,10 +39,18 @@ class Objective:
     log: jax.Array
     balance: Callable[[Any, jax.Array], jax.Array] | None = None
     residuals: Callable[[Any], jax.Array] | None = None
+    normal_equations: Callable[..., tuple] | None = None
 
     def loss(self, params):
         """The total loss at the current weights, without causal weighting."""
         return self.weighted(self.weights, self.term_losses(params, False))
+
+    def gauss_newton_system(self, params, method):
+        """``(r^T r, J^T J, J^T r, flat, unravel)`` of the weighted residual vector."""
+        if self.normal_equations is not None:
+            return self.normal_equations(params, method)
+        r, J, flat, unravel = self.residual_jacobian(params, method)
+        return r @ r, J.T @ J, J.T @ r, flat, unravel
 
 
 class StepOut(NamedTuple):

@@ -24,12 +24,37 @@ def gauss_newton_step(J, r, damping, form: str = "auto"):
     as ``-J^T (J J^T + damping I)^{-1} r``, an N x N solve, cheaper when N < P (ENGD's
     kernel form, Mueller & Zeinhofer 2023)."""
     n, p = J.shape
-    woodbury = form == "woodbury" or (form == "auto" and n < p)
-    if woodbury:
-        K = J @ J.T + damping * jnp.eye(n, dtype=J.dtype)
-        return -(J.T @ cho_solve(cho_factor(K), r))
-    G = J.T @ J + damping * jnp.eye(p, dtype=J.dtype)
-    return -cho_solve(cho_factor(G), J.T @ r)
+    if _woodbury(form, n, p):
+        return _woodbury_step(J, r, damping)
+    return _dense_step(J.T @ J, J.T @ r, damping)
+
+
+def _woodbury(form: str, n: int, p: int) -> bool:
+    return form == "woodbury" or (form == "auto" and n < p)
+
+
+def _woodbury_step(J, r, damping):
+    K = J @ J.T + damping * jnp.eye(J.shape[0], dtype=J.dtype)
+    return -(J.T @ cho_solve(cho_factor(K), r))
+
+
+def _dense_step(G, g, damping):
+    G = G + damping * jnp.eye(G.shape[0], dtype=G.dtype)
+    return -cho_solve(cho_factor(G), g)
+
+
+def gauss_newton_direction(objective, params, damping, form: str, jacobian: str):
+    """``(value, delta, flat, unravel)``: the loss ``r^T r`` at `params` and the step
+    `gauss_newton_step` gives. The dense form needs only ``J^T J`` and ``J^T r``, which a
+    device mesh sums from per-device blocks of rows of ``J`` (``objective.gauss_newton_system``);
+    the Woodbury form needs ``J J^T``, i.e. all of ``J`` on every device. Both forms are
+    unchanged by reordering the rows of ``J`` and ``r`` together."""
+    n, p = jax.eval_shape(lambda q: objective.residual_jacobian(q, jacobian)[1], params).shape
+    if _woodbury(form, n, p):
+        r, J, flat, unravel = objective.residual_jacobian(params, jacobian)
+        return r @ r, _woodbury_step(J, r, damping), flat, unravel
+    value, G, g, flat, unravel = objective.gauss_newton_system(params, jacobian)
+    return value, _dense_step(G, g, damping), flat, unravel
 
 
 def conjugate_gradients(apply_A, b, max_iters: int, tol: float):
@@ -101,16 +126,15 @@ class AbstractGaussNewton(AbstractOptimiser):
             raise ValueError(f"cg_tol: expected a float in [0, 1), got {self.cg_tol!r}")
 
     def direction(self, objective, params, damping):
-        """``(r, delta, flat, unravel)``: the weighted residuals at `params`, the damped
-        Gauss-Newton direction in the flat parameters (by the solve `form`), the flat
-        parameters and the map back to the pytree."""
+        """``(value, delta, flat, unravel)``: the loss ``r^T r`` of the weighted residuals at
+        `params`, the damped Gauss-Newton direction in the flat parameters (by the solve
+        `form`), the flat parameters and the map back to the pytree."""
         if self.form == "cg":
             flat, unravel = ravel_pytree(params)
             r, delta, _ = matrix_free_gauss_newton_step(lambda f: objective.residuals(unravel(f)), flat, damping,
                                                         self.cg_iters, self.cg_tol)
-            return r, delta, flat, unravel
-        r, J, flat, unravel = objective.residual_jacobian(params, self.jacobian)
-        return r, gauss_newton_step(J, r, damping, self.form), flat, unravel
+            return r @ r, delta, flat, unravel
+        return gauss_newton_direction(objective, params, damping, self.form, self.jacobian)
 
     def init(self, params):
         dtype = jax.tree.leaves(params)[0].dtype

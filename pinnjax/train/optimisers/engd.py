@@ -31,9 +31,8 @@ class ENGD(AbstractGaussNewton):
 
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        r, d, flat, unravel = self.direction(objective, params, opt_state.damping)
-        value = r @ r
-        etas = 0.5 ** jnp.arange(self.grid, dtype=r.dtype)
+        value, d, flat, unravel = self.direction(objective, params, opt_state.damping)
+        etas = 0.5 ** jnp.arange(self.grid, dtype=d.dtype)
         trial_values = jax.lax.map(lambda eta: objective.loss(unravel(flat + eta * d)), etas)
         trial_values = jnp.where(jnp.isfinite(trial_values), trial_values, jnp.inf)
         best = jnp.argmin(trial_values)

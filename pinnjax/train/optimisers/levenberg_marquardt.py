@@ -24,8 +24,7 @@ class LevenbergMarquardt(AbstractGaussNewton):
     max_damping: float = 1e10
     def step(self, objective: Objective, params, opt_state, step_in_phase) -> StepOut:
         del step_in_phase
-        r, delta, flat, unravel = self.direction(objective, params, opt_state.damping)
-        value = r @ r
+        value, delta, flat, unravel = self.direction(objective, params, opt_state.damping)
         trial = flat + delta
         trial_value = objective.loss(unravel(trial))
         accept = (trial_value < value) & jnp.all(jnp.isfinite(trial))
