@@ -14,14 +14,18 @@ at each d, timed in alternation across the methods (median ms over repeats), wit
 compiled memory for the step (arguments + outputs + temporaries, ``memory_analysis``). A
 method whose compiled step would need more than ``--memory-limit`` GiB is compiled but not run.
 
-Part 2 (``accuracy``): the shipped configs ``poisson_ball100`` and ``poisson_ball1000`` run
-through the CLI (``pinnjax run``) as shipped, each under a wall-clock budget (``--budget``
-seconds of training, 600 by default: the issue's 10 minutes); the L2 relative error at the
-last evaluation, the steps done and the training seconds are recorded. Both parts record the
-1-min load average before and after (the machine is shared).
+Part 2 (``accuracy``): the shipped unit-ball configs (Poisson, sine-Gordon and Allen-Cahn at
+d = 100 and 1,000) run ``--jobs`` at a time (2 by default) through the CLI (``pinnjax run``) as shipped, each
+under a wall-clock budget (``--budget`` seconds of training, 600 by default: the issue's 10
+minutes); the L2 relative error at the last evaluation, the steps done and the training seconds
+are recorded. Both parts record the 1-min load average before and after (the machine is shared).
+
+``--keep-cost PATH`` takes part 1 from an earlier JSON of this script (its records, load
+figures and provenance, kept as ``cost_provenance``) and runs part 2 only.
 
     python scripts/bench_highdim.py --quick --json /tmp/highdim.json
-    python scripts/reproduce.py --run highdim        # results/highdim.{json,md}, with provenance
+    python scripts/reproduce.py --run highdim          # results/highdim.{json,md}, with provenance
+    python scripts/reproduce.py --run highdim --merge  # the same, keeping the cost part already there
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,37 +131,39 @@ def run_cost(dims, repeats: int, memory_limit: float, time_limit: float) -> list
     return records
 
 
-def run_accuracy(configs, budget: float, quick: bool) -> list[dict]:
-    rows = []
-    for name in configs:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "run"
-            steps = 400 if quick else None
-            cmd = [sys.executable, "-m", "pinnjax", "run", str(ROOT / "configs" / f"{name}.yaml"), "--out", str(out),
-                   "--set", "output.plots=false"]
-            if steps:
-                cmd += ["--set", f"train.steps={steps}", "--set", "eval.every=200"]
-            before = load()
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            stopped = _wait_for_budget(proc, out, budget)
-            after = load()
-            history = _history(out / "history.csv")
-            evaluated = [h for h in history if h.get("l2re")]
-            metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else {}
-            row = {
-                "config": name, "budget_seconds": budget, "stopped_at_budget": stopped,
-                "steps": int(evaluated[-1]["step"]) if evaluated else None,
-                "train_seconds": float(evaluated[-1]["elapsed"]) if evaluated else None,
-                "l2re": float(evaluated[-1]["l2re"]) if evaluated else None,
-                "best_l2re": min(float(h["l2re"]) for h in evaluated) if evaluated else None,
-                "compile_seconds": metrics.get("compile_seconds"),
-                "curve": [(int(h["step"]), float(h["elapsed"]), float(h["l2re"])) for h in evaluated],
-                "load_average_before": before, "load_average_after": after,
-            }
-            print(f"{name}: l2re {row['l2re']} after {row['steps']} steps, {row['train_seconds']} s "
-                  f"(load {before:.1f} -> {after:.1f})", flush=True)
-            rows.append(row)
-    return rows
+def run_accuracy(configs, budget: float, quick: bool, jobs: int = 1) -> list[dict]:
+    """One row per config, ``jobs`` runs at a time (each sharing the cores with the others)."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda name: run_config(name, budget, quick), configs))
+
+
+def run_config(name: str, budget: float, quick: bool) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "pinnjax", "run", str(ROOT / "configs" / f"{name}.yaml"), "--out", str(out),
+               "--set", "output.plots=false"]
+        if quick:
+            cmd += ["--set", "train.steps=400", "--set", "eval.every=200"]
+        before = load()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stopped = _wait_for_budget(proc, out, budget)
+        after = load()
+        history = _history(out / "history.csv")
+        evaluated = [h for h in history if h.get("l2re") and float(h["elapsed"]) <= budget]
+        metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else {}
+    row = {
+        "config": name, "budget_seconds": budget, "stopped_at_budget": stopped,
+        "steps": int(evaluated[-1]["step"]) if evaluated else None,
+        "train_seconds": float(evaluated[-1]["elapsed"]) if evaluated else None,
+        "l2re": float(evaluated[-1]["l2re"]) if evaluated else None,
+        "best_l2re": min(float(h["l2re"]) for h in evaluated) if evaluated else None,
+        "compile_seconds": metrics.get("compile_seconds"),
+        "curve": [(int(h["step"]), float(h["elapsed"]), float(h["l2re"])) for h in evaluated],
+        "load_average_before": before, "load_average_after": after,
+    }
+    print(f"{name}: l2re {row['l2re']} after {row['steps']} steps, {row['train_seconds']} s "
+          f"(load {before:.1f} -> {after:.1f})", flush=True)
+    return row
 
 
 def _wait_for_budget(proc, out: Path, budget: float) -> bool:
@@ -184,6 +191,24 @@ def _history(path: Path) -> list[dict]:
     return [dict(zip(header, line.split(","))) for line in lines[1:] if line.count(",") == len(header) - 1]
 
 
+def kept_cost(path: Path) -> dict:
+    """The cost part of an earlier JSON of this script, with where it came from."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"bench_highdim: --keep-cost {path}: cannot read it ({exc})") from None
+    if not old.get("cost"):
+        raise SystemExit(f"bench_highdim: --keep-cost {path}: it has no 'cost' part")
+    if old.get("quick"):
+        raise SystemExit(f"bench_highdim: --keep-cost {path}: its cost part is a --quick one")
+    if old.get("samples") != SAMPLES:
+        raise SystemExit(f"bench_highdim: --keep-cost {path}: it used {old.get('samples')} directions, not {SAMPLES}")
+    kept = old.get("cost_kept") or {  # kept twice: still the run that measured it
+        "provenance": old.get("provenance"), "load_average_start": old.get("load_average_start"),
+        "load_average_after": old.get("load_average_after_cost"), "nice": old.get("nice")}
+    return {"cost": old["cost"], "cost_kept": kept}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dims", nargs="+", type=int, default=[10, 100, 1000, 10000, 100000])
@@ -191,7 +216,11 @@ def main(argv=None):
     p.add_argument("--memory-limit", type=float, default=4.0, help="GiB of compiled step memory to run at most")
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds a (compiled) step may take at most")
     p.add_argument("--budget", type=float, default=600.0, help="training seconds per accuracy run")
-    p.add_argument("--configs", nargs="*", default=["poisson_ball100", "poisson_ball1000"])
+    p.add_argument("--configs", nargs="*", default=[f"{problem}{d}" for problem in ("poisson_ball", "sine_gordon_ball",
+                                                                                    "allen_cahn_ball")
+                                                    for d in (100, 1000)])
+    p.add_argument("--keep-cost", type=Path, help="take the cost part from this earlier JSON; run the accuracy part only")
+    p.add_argument("--jobs", type=int, default=2, help="accuracy runs at a time (they share the cores)")
     p.add_argument("--parts", nargs="+", choices=("cost", "accuracy"), default=["cost", "accuracy"])
     p.add_argument("--quick", action="store_true", help="d up to 1000, 3 repeats, 400 training steps")
     p.add_argument("--json", type=Path)
@@ -200,11 +229,14 @@ def main(argv=None):
         args.dims, args.repeats = [d for d in args.dims if d <= 1000], 3
     data = {"quick": args.quick, "cpu_count": os.cpu_count(), "nice": os.nice(0), "load_average_start": load(),
             "device": jax.devices()[0].device_kind, "samples": SAMPLES}
-    if "cost" in args.parts:
+    if args.keep_cost:
+        data.update(kept_cost(args.keep_cost))
+    elif "cost" in args.parts:
         data["cost"] = run_cost(args.dims, args.repeats, args.memory_limit, args.time_limit)
     data["load_average_after_cost"] = load()
     if "accuracy" in args.parts:
-        data["accuracy"] = run_accuracy(args.configs, args.budget, args.quick)
+        data["accuracy"] = run_accuracy(args.configs, args.budget, args.quick, args.jobs)
+        data["accuracy_jobs"] = args.jobs
     data["load_average_end"] = load()
     if args.json:
         args.json.write_text(json.dumps(data, indent=2) + "\n")

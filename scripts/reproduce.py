@@ -9,6 +9,7 @@ renders every table from its JSON.
     python scripts/reproduce.py --run peers                # scripts/bench_peers.py -> peers.{json,md}
     python scripts/reproduce.py --run regularisation       # scripts/regularisation.py -> regularisation.{json,md}
     python scripts/reproduce.py --run highdim              # scripts/bench_highdim.py -> highdim.{json,md}
+    python scripts/reproduce.py --run highdim --merge      # the same, keeping its cost part (accuracy part only)
     python scripts/reproduce.py --run laplace_coverage     # scripts/laplace_coverage.py -> laplace_coverage.{json,md}
     python scripts/reproduce.py --run curvature            # scripts/curvature_spectra.py -> curvature.{json,md}, curvature_*.png
     python scripts/reproduce.py --run scaling              # scripts/bench_scaling.py -> scaling.{json,md}
@@ -238,7 +239,7 @@ BENCHMARKS = {
     "derivatives": ("bench_derivatives.py", True),
     "peers": ("bench_peers.py", True),
     "regularisation": ("regularisation.py", False),
-    "highdim": ("bench_highdim.py", True),
+    "highdim": ("bench_highdim.py", True),  # --merge: keep the cost part (bench_highdim.py --keep-cost)
     "laplace_coverage": ("laplace_coverage.py", True),
     "curvature": ("curvature_spectra.py", True),
     "scaling": ("bench_scaling.py", True),
@@ -254,6 +255,8 @@ def run_benchmark(name: str, args, command: str, state):
     with tempfile.TemporaryDirectory() as tmp:
         tmp_json = Path(tmp) / f"{name}.json"
         cmd = [sys.executable, str(ROOT / "scripts" / script), "--json", str(tmp_json)] + (["--quick"] if args.quick else [])
+        if name == "highdim" and args.merge:
+            cmd += ["--keep-cost", str(Path(args.out) / "highdim.json")]
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
             raise SystemExit(f"reproduce: {script} failed; results/{name}.json left as it was")
         data = json.loads(tmp_json.read_text())
@@ -391,7 +394,8 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="runs in parallel (default: one per core)")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--set", action="append", default=[], help="extra override for every run (recorded per run)")
-    p.add_argument("--merge", action="store_true", help="keep the runs of other problems already in the JSON")
+    p.add_argument("--merge", action="store_true", help="keep the runs of other problems already in the JSON "
+                   "(--run highdim: keep its cost part, rerun the accuracy part)")
     args = p.parse_args(argv)
     args.configs = args.configs or (PINNACLE_CONFIGS if args.protocol == "pinnacle" else DEFAULT_CONFIGS)
     out = Path(args.out)

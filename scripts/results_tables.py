@@ -343,6 +343,12 @@ def _speedup(by_d, method):
 
 
 def _highdim_load(data) -> str:
+    kept = data.get("cost_kept")
+    if kept:  # the cost part came from an earlier run (reproduce.py --run highdim --merge)
+        return (f"cost part: 1-min load average {kept['load_average_start']:.1f} at its start, "
+                f"{kept['load_average_after']:.1f} at its end; accuracy part: {data['load_average_start']:.1f} at the "
+                f"start, {data['load_average_end']:.1f} at the end; on {data['cpu_count']} cores, run at nice "
+                f"{data['nice']} (the machine was shared: read the ratios)")
     return (f"1-min load average {data['load_average_start']:.1f} at the start, "
             f"{data['load_average_after_cost']:.1f} after the cost part, {data['load_average_end']:.1f} at the end, "
             f"on {data['cpu_count']} cores, run at nice {data['nice']} (the machine was shared: read the ratios)")
@@ -370,6 +376,12 @@ def render_highdim(data) -> str:
             "Median ms per step (methods timed in alternation), the speed-up of each estimator over exact, and XLA's "
             "compiled memory of the step (arguments, outputs, temporaries).",
             "",
+        ]
+        if data.get("cost_kept"):
+            lines += ["This part was kept from an earlier run of the script (`reproduce.py --run highdim --merge` "
+                      "reran the accuracy part only); that run's provenance:", "",
+                      *provenance_lines(data["cost_kept"].get("provenance"))]
+        lines += [
             "| d | exact ms | hutchinson ms | sparse ms | exact / hutchinson | exact / sparse | exact MiB | "
             "hutchinson MiB | sparse MiB |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -389,9 +401,11 @@ def render_highdim(data) -> str:
         lines += [
             "## Error reached by the shipped configs",
             "",
-            "`pinnjax run configs/<config>.yaml` as shipped (family_highdim.yaml: sparse Laplacian, 16 directions), "
+            "`pinnjax run configs/<config>.yaml` as shipped (family_highdim.yaml), "
             "stopped after its training budget in seconds (compilation and evaluation not counted); the L2 relative "
-            "error at the last evaluation inside the budget, on 2,000 uniform points of the ball.",
+            "error at the last evaluation inside the budget, on 2,000 uniform points of the ball"
+            + (f"; {data['accuracy_jobs']} runs at a time, sharing the cores" if data.get("accuracy_jobs", 1) > 1
+               else "; one run at a time") + ".",
             "",
             "| config | budget s | steps | train s | L2 relative error | best | load before / after |",
             "|---|---|---|---|---|---|---|",

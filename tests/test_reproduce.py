@@ -186,3 +186,34 @@ def test_quick_pinnacle_protocol_adds_no_lbfgs(tmp_path, monkeypatch):
 
     resolved = load_config(reproduce.ROOT / "configs" / "burgers1d.yaml", [s for s in sets if not s.startswith("seed=")])
     assert resolved.train.phases == [{"optimiser": "adam", "steps": 1000}]
+
+
+def test_highdim_merge_keeps_the_cost_part_and_says_where_it_came_from(tmp_path, monkeypatch):
+    """``--run highdim --merge`` asks bench_highdim.py to keep the stored cost part; the kept
+    records are the stored ones, the table names the run that measured them, and keeping a
+    kept part again still names that first run."""
+    import bench_highdim
+
+    seen = {}
+    monkeypatch.setattr(reproduce.subprocess, "run",
+                        lambda cmd, **kw: seen.setdefault("cmd", cmd) and subprocess.CompletedProcess(cmd, 1))
+    args = reproduce.argparse.Namespace(quick=False, merge=True, out=str(tmp_path))
+    with pytest.raises(SystemExit):  # the fake run fails, results are left alone
+        reproduce.run_benchmark("highdim", args, "cmd", ("abc", True))
+    assert seen["cmd"][-2:] == ["--keep-cost", str(tmp_path / "highdim.json")]
+
+    stored = json.loads((ROOT / "results" / "highdim.json").read_text())
+    first_run = stored.get("cost_kept", {}).get("provenance") or stored["provenance"]
+    path, new = tmp_path / "old.json", tmp_path / "new.json"
+    path.write_text(json.dumps(stored))
+    for _ in range(2):  # keep it; reproduce.py adds the new run's provenance; keep the kept part
+        bench_highdim.main(["--keep-cost", str(path), "--parts", "accuracy", "--configs", "--json", str(new)])
+        data = json.loads(new.read_text())
+        assert data["cost"] == stored["cost"] and data["accuracy"] == []
+        assert data["cost_kept"]["provenance"] == first_run
+        path.write_text(json.dumps(dict(data, provenance={"commit": "f" * 40, "command": "later"})))
+    text = results_tables.render_highdim(data)
+    assert "kept from an earlier run" in text and first_run["commit"][:10] in text and "f" * 10 not in text
+    path.write_text(json.dumps(dict(stored, quick=True)))
+    with pytest.raises(SystemExit, match="quick"):
+        bench_highdim.main(["--keep-cost", str(path), "--parts", "accuracy", "--configs", "--json", str(new)])
