@@ -255,8 +255,8 @@ def run_benchmark(name: str, args, command: str, state):
     with tempfile.TemporaryDirectory() as tmp:
         tmp_json = Path(tmp) / f"{name}.json"
         cmd = [sys.executable, str(ROOT / "scripts" / script), "--json", str(tmp_json)] + (["--quick"] if args.quick else [])
-        if name == "highdim" and args.merge:
-            cmd += ["--keep-cost", str(Path(args.out) / "highdim.json")]
+        if name == "highdim":  # its accuracy runs, --jobs at a time
+            cmd += ["--jobs", str(args.jobs)] + (["--keep-cost", str(Path(args.out) / "highdim.json")] if args.merge else [])
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
             raise SystemExit(f"reproduce: {script} failed; results/{name}.json left as it was")
         data = json.loads(tmp_json.read_text())

@@ -197,10 +197,10 @@ def test_highdim_merge_keeps_the_cost_part_and_says_where_it_came_from(tmp_path,
     seen = {}
     monkeypatch.setattr(reproduce.subprocess, "run",
                         lambda cmd, **kw: seen.setdefault("cmd", cmd) and subprocess.CompletedProcess(cmd, 1))
-    args = reproduce.argparse.Namespace(quick=False, merge=True, out=str(tmp_path))
+    args = reproduce.argparse.Namespace(quick=False, merge=True, out=str(tmp_path), jobs=3)
     with pytest.raises(SystemExit):  # the fake run fails, results are left alone
         reproduce.run_benchmark("highdim", args, "cmd", ("abc", True))
-    assert seen["cmd"][-2:] == ["--keep-cost", str(tmp_path / "highdim.json")]
+    assert seen["cmd"][-4:] == ["--jobs", "3", "--keep-cost", str(tmp_path / "highdim.json")]
 
     stored = json.loads((ROOT / "results" / "highdim.json").read_text())
     first_run = stored.get("cost_kept", {}).get("provenance") or stored["provenance"]
