@@ -598,9 +598,11 @@ def _readme_highdim(data) -> list[str]:
         row = by[d]
         lines.append(f"| d = {d} | {_ms(row.get('exact'))} | {_ms(row.get('hutchinson'))} | {_ms(row.get('sparse'))} | "
                      f"{ratio_text(_speedup(row, 'sparse'))} |")
+    jobs = data.get("accuracy_jobs", 1)
     for r in data.get("accuracy", []):
         lines += ["", f"`{r['config']}` as shipped: L2 relative error {fmt(r['l2re'], '.2e')} after {fmt(r['steps'], 'd')} "
-                      f"steps in {fmt(r['train_seconds'], '.0f')} s of training (budget {r['budget_seconds']:.0f} s)."]
+                      f"steps in {fmt(r['train_seconds'], '.0f')} s of training (budget {r['budget_seconds']:.0f} s"
+                      + (f", {jobs} runs at a time" if jobs > 1 else "") + ")."]
     return lines + [""]
 
 
