@@ -106,11 +106,12 @@ def _recent_fields(entry) -> dict:
 
 
 def _recent_cells(row) -> tuple[str, str]:
-    """The two cells of the 2025-2026 columns: the figure, and its source with the note saying
-    how its setting differs from ours. Rows made before the columns existed have neither."""
+    """The two cells of the 2025-2026 columns: the figure ("not read" where a paper on the same
+    PDE is named but its figure was not read in its own text), and its source with the note
+    saying how its setting compares with ours."""
     if row.get("recent_source") is None:
         return "-", "none recorded"
-    return fmt(row["recent_l2re"], ".2e"), f"{row['recent_source']}: {row['recent_note']}"
+    return fmt(row["recent_l2re"], ".2e", "not read"), f"{row['recent_source']}: {row['recent_note']}"
 
 
 def _accuracy_file(data) -> str:
@@ -128,8 +129,9 @@ def render_accuracy(data) -> str:
         "\"best published\" and \"beaten?\" judge against the bar of issue 11: PINNacle's best method (Hao et al., "
         "NeurIPS 2024, Table 3). \"best 2025-26\" is, for information only, the lowest L2 relative error read in a "
         "2025-2026 paper (late 2024 where that is lower) for the same PDE, with the paper, its table and method, and "
-        "how its setting differs from ours (`PUBLISHED_RECENT` in `scripts/reproduce.py`); \"none recorded\" means no "
-        "such figure was read in a paper's own text.",
+        "how its setting differs from ours (`PUBLISHED_RECENT` in `scripts/reproduce.py`). \"not read\": papers on the "
+        "same PDE are named, but no figure was read in their own text, so none is given; \"none recorded\": no such "
+        "paper was identified.",
         "",
     ]
     for protocol in sorted({r.get("protocol", "default") for r in data["runs"]} - {"default"}):
