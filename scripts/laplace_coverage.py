@@ -20,8 +20,8 @@ loss near 0.4 (160 noise variances), in a spurious minimum where kappa grows to 
 crosses zero near x = 0.85 and u misses its boundary values. On that network, 2000 Adam
 steps (seeds 0 and 1), Adam at ``lr`` 1e-2 (seed 0) or 300 Levenberg-Marquardt steps in place
 of L-BFGS (seed 0) ended there too; the shipped recipe in float64 reached a training loss of
-3.8e-3 (1.5 noise variances) on seed 0. Only the training loss decided; coverage and kappa's
-error were not looked at."""
+3.8e-3 (1.5 noise variances) on seeds 0 and 1. Only the training loss decided; coverage and
+kappa's error were not looked at."""
 
 from __future__ import annotations
 
