@@ -186,3 +186,38 @@ def test_quick_pinnacle_protocol_adds_no_lbfgs(tmp_path, monkeypatch):
 
     resolved = load_config(reproduce.ROOT / "configs" / "burgers1d.yaml", [s for s in sets if not s.startswith("seed=")])
     assert resolved.train.phases == [{"optimiser": "adam", "steps": 1000}]
+
+
+def test_recent_figures_get_their_own_columns_and_never_the_verdict():
+    published = {"a": (1e-2, "PINNacle")}
+    recent = {"a": (1e-6, "Someone et al. 2025, Table 2, SOAP", "same PDE, other domain"),
+              "b": (3e-5, "Other et al. 2026, Table 1", "same setting"),
+              "d": (None, "Third et al. 2025", "same setting; table not read")}
+    runs = [run_record("a", 0, 5e-3), run_record("b", 0, 1e-4), run_record("c", 0, 1e-3), run_record("d", 0, 1e-3)]
+    rows = {r["problem"]: r for r in results_tables.summarise(runs, published, recent)}
+    assert rows["a"]["beats_published"] is True  # judged against PUBLISHED only, not the lower recent figure
+    assert "beats_published" not in rows["b"] and rows["b"]["recent_l2re"] == 3e-5
+    assert rows["c"]["recent_source"] is None
+    md = results_tables.render_accuracy({"runs": runs, "rows": list(rows.values())})
+    header = next(ln for ln in md.splitlines() if ln.startswith("| problem"))
+    cells = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[1:-1]]
+             for ln in md.splitlines() if ln.startswith("| ") and "---" not in ln and ln != header}
+    columns = [c.strip() for c in header.split("|")[1:-1]]
+    value, source = columns.index("best 2025-26"), columns.index("2025-26 source, setting")
+    assert cells["a"][value] == "1.00e-06" and cells["a"][source] == "Someone et al. 2025, Table 2, SOAP: same PDE, other domain"
+    assert cells["b"][value] == "3.00e-05" and "Other et al. 2026" in cells["b"][source]
+    assert (cells["c"][value], cells["c"][source]) == ("-", "none recorded")
+    assert (cells["d"][value], cells["d"][source]) == ("not read", "Third et al. 2025: same setting; table not read")
+
+
+def test_recent_figures_are_well_formed_and_shown_in_the_repository_table():
+    configs = set(reproduce.DEFAULT_CONFIGS) | set(reproduce.PINNACLE_CONFIGS)
+    table = (ROOT / "results" / "accuracy.md").read_text()
+    rows = {ln.split("|")[1].strip(): ln for ln in table.splitlines() if ln.startswith("| ")}
+    for problem, (l2re, source, note) in reproduce.PUBLISHED_RECENT.items():
+        assert problem in configs, problem
+        assert (l2re is None or 0 < l2re < 1) and source.strip() and note.strip(), problem
+        assert any(year in source for year in ("2024", "2025", "2026")), source
+        if problem in rows:
+            shown = "not read" if l2re is None else f"{l2re:.2e}"
+            assert f"| {shown} | {source}: {note} |" in rows[problem], problem
