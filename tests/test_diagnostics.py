@@ -247,25 +247,15 @@ def test_laplace_interval_equals_least_squares_interval(seed):
         dg.laplace_unknowns(fl, noise=sigma, data_term="obs")
 
 
-class NodalFit(pj.Problem):
+class NodalFit(LineFit):
     """Linear least squares for a field: ``u(x) = c(x)``, the piecewise linear interpolant of
     unknown node values ``c`` (a hard constraint with ``D = 0``), observed with noise. The
     nodes' covariance is the regression's, ``sigma^2 (A^T A)^-1`` with ``A`` the interpolation
     weights at the observations, and the band at x is ``a(x)^T cov a(x)``."""
 
     c: jax.Array = pj.unknown(np.zeros(5))
-    obs_x: np.ndarray = None
-    obs_y: np.ndarray = None
 
     domain = pj.Interval(0.0, 2.0)
-    needs = ("u_xx",)
-
-    @property
-    def conditions(self):
-        return (pj.PointData(self.obs_x, self.obs_y, name="data"),)
-
-    def residual(self, x, d):
-        return d.u_xx
 
     def unknown_at(self, name, x):
         return jnp.interp(x[0], jnp.linspace(0.0, 2.0, 5, dtype=x.dtype), self.c)
