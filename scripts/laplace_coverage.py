@@ -131,17 +131,6 @@ def _recipe_text(r: dict) -> str:
             f"{r['interior']} interior points")
 
 
-def _row_recipe(data: dict, row: dict) -> dict:
-    """A row's recipe; a JSON written before recipes were per problem had one ``budget``."""
-    if "recipe" in row:
-        return row["recipe"]
-    b = data["budget"]
-    return {"config": f"configs/{CONFIGS[row['kind']]}", "width": b["model"]["width"], "depth": b["model"]["depth"],
-            "dtype": b["model"]["dtype"], "interior": b["sampling"]["interior"],
-            "phases": [{"optimiser": "adam", "steps": b["train"]["steps"]},
-                       {"optimiser": "lbfgs", "steps": b["train"]["lbfgs_steps"]}]}
-
-
 CONVERGED = 10.0  # a run has converged when its final loss is at most this many noise variances
 
 
@@ -169,7 +158,7 @@ def markdown(data: dict) -> str:
         f"seeds {data['seeds'][0]} to {data['seeds'][-1]}" + (" (--quick: a pipeline check, not a result)" if data["quick"] else "")
         + ". Trained with:",
         "",
-        *[f"- {r['problem']}: {_recipe_text(_row_recipe(data, r))}" for r in data["rows"]],
+        *[f"- {r['problem']}: {_recipe_text(r['recipe'])}" for r in data["rows"]],
         "",
         *provenance_lines(data.get("provenance")),
         f"A run counts as converged when its final training loss is at most {CONVERGED:g} noise variances "
