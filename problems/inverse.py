@@ -112,6 +112,12 @@ class InverseDiffusionField(InverseDiffusion):
         k = lambda t: jnp.interp(t, nodes, jnp.asarray(values, x.dtype))  # noqa: E731
         return k(x[0]), jax.grad(k)(x[0])
 
+    def unknown_at(self, name, x):
+        return self.kappa_at(x, self.kappa)[0] if name == "kappa" else super().unknown_at(name, x)
+
+    def true_unknown(self, name, x):
+        return self.kappa_at(x, self.true_kappa_nodes())[0] if name == "kappa" else None
+
     def source(self, x):
         k, k_x = self.kappa_at(x, self.true_kappa_nodes())
         u_x, u_xx = jnp.pi * jnp.cos(jnp.pi * x[0]), -jnp.pi**2 * jnp.sin(jnp.pi * x[0])

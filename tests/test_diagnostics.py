@@ -247,6 +247,51 @@ def test_laplace_interval_equals_least_squares_interval(seed):
         dg.laplace_unknowns(fl, noise=sigma, data_term="obs")
 
 
+class NodalFit(LineFit):
+    """Linear least squares for a field: ``u(x) = c(x)``, the piecewise linear interpolant of
+    unknown node values ``c`` (a hard constraint with ``D = 0``), observed with noise. The
+    nodes' covariance is the regression's, ``sigma^2 (A^T A)^-1`` with ``A`` the interpolation
+    weights at the observations, and the band at x is ``a(x)^T cov a(x)``."""
+
+    c: jax.Array = pj.unknown(np.zeros(5))
+
+    domain = pj.Interval(0.0, 2.0)
+
+    def unknown_at(self, name, x):
+        return jnp.interp(x[0], jnp.linspace(0.0, 2.0, 5, dtype=x.dtype), self.c)
+
+    def constraint(self, x):
+        return self.unknown_at("c", x), 0.0 * x[0]
+
+
+def _interpolation_weights(x, nodes):
+    """Row i: the weights of the node values in the linear interpolant at x_i (numpy)."""
+    return np.stack([np.interp(x, nodes, np.eye(nodes.shape[0])[j]) for j in range(nodes.shape[0])], axis=1)
+
+
+def test_pointwise_band_equals_least_squares_band(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 2.0, 60)
+    sigma = 0.05
+    y = np.cos(x) + sigma * rng.standard_normal(60)
+    c0 = rng.standard_normal(5)  # where the band is centred (no training: any point will do)
+    fl = _flat_loss(NodalFit(c=c0, obs_x=x[:, None], obs_y=y), sampling={"interior": 8, "boundary": 0})
+    with precision("float64"):
+        out = dg.laplace_unknowns(fl, noise=sigma, prior_precision=1e-12)  # the network never enters the loss
+    nodes = np.linspace(0.0, 2.0, 5)
+    A = _interpolation_weights(x, nodes)
+    cov = sigma**2 * np.linalg.inv(A.T @ A)
+    band = out["unknowns"]["c"]["band"]
+    B = _interpolation_weights(np.asarray(band["x"]), nodes)
+    assert len(band["x"]) == 101 and "true" not in band
+    # float64 rounding of a 5 x 5 block of the inverse of a (P x P) eigendecomposition
+    np.testing.assert_allclose(band["sd"], np.sqrt(np.einsum("np,pq,nq->n", B, cov, B)), rtol=1e-8)
+    np.testing.assert_allclose(band["value"], B @ c0, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(out["unknowns"]["c"]["sd"], np.sqrt(np.diag(cov)), rtol=1e-8)
+    z = 1.959963984540054
+    np.testing.assert_allclose(np.asarray(band["upper"]) - band["value"], z * np.asarray(band["sd"]), rtol=1e-12)
+
+
 def test_diagnose_cli_writes_json_plots_and_training_records(tmp_path, capsys):
     """A tiny noisy inverse run with ``diagnostics.every``, then ``pinnjax diagnose
     --every-checkpoint``: the records exist for every checkpoint and term, and the final
@@ -265,7 +310,12 @@ def test_diagnose_cli_writes_json_plots_and_training_records(tmp_path, capsys):
     assert metrics["curvature"]["step"] == 20
     kappa = metrics["uncertainty"]["unknowns"]["kappa"]
     assert len(kappa["sd"]) == 17 and all(s > 0 for s in kappa["sd"])
-    assert (run / "plots" / "unknowns.png").is_file()
+    band = kappa["band"]  # 101 points, 16 to a node interval: every 6.25th point is a node
+    np.testing.assert_allclose(np.asarray(band["sd"])[::25], np.asarray(kappa["sd"])[::4], rtol=1e-9)
+    np.testing.assert_allclose(band["true"][::25], [1.0, 1.5, 1.0, 0.5, 1.0], atol=1e-12)
+    for name in ("unknowns", "curvature_history"):
+        assert (run / "plots" / f"{name}.png").is_file()
+    (run / "plots" / "curvature_history.png").unlink()  # diagnose draws it again from diagnostics.csv
     rows = (run / "diagnostics.csv").read_text().splitlines()
     assert rows[0].startswith("step,hessian_max") and [r.split(",")[0] for r in rows[1:]] == ["10", "20"]
 
@@ -277,7 +327,7 @@ def test_diagnose_cli_writes_json_plots_and_training_records(tmp_path, capsys):
     assert [r["step"] for r in record["checkpoints"]] == [10, 20]
     final = record["checkpoints"][-1]
     assert "terms" not in final and record["uncertainty"]["unknowns"]["kappa"]["sd"] == kappa["sd"]
-    for name in ("spectral_density", "extreme_eigenvalues", "unknowns"):
+    for name in ("spectral_density", "extreme_eigenvalues", "unknowns", "curvature_history"):
         assert (run / "plots" / f"{name}.png").is_file()
     sol = pj.load(run)
     with precision("float64"):

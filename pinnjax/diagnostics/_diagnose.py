@@ -76,7 +76,11 @@ def curvature_at(spec, state, settings: Settings = Settings(), *, extremes_only:
 def curvature_row(spec, state, dcfg) -> dict:
     """One ``diagnostics.csv`` row (``diagnostics.every``): the extreme eigenvalues of the
     Hessian and the Gauss-Newton matrix, `dcfg.lanczos_steps` Lanczos steps each."""
-    rec = curvature_at(spec, state, Settings(k=dcfg.k, steps=dcfg.lanczos_steps), extremes_only=True)
+    return extremes_row(curvature_at(spec, state, Settings(k=dcfg.k, steps=dcfg.lanczos_steps), extremes_only=True))
+
+
+def extremes_row(rec: dict) -> dict:
+    """The extreme eigenvalues of a curvature record as one flat row (``diagnostics.csv``)."""
     row = {"step": rec["step"]}
     for kind in KINDS:
         row[f"{kind}_max"] = rec[kind]["largest"][0]
@@ -102,8 +106,10 @@ def uncertainty(spec, state, cfg) -> dict | None:
 def diagnose_run(run_dir, *, every_checkpoint: bool = False, settings: Settings = Settings(), plots: bool = True) -> dict:
     """Diagnose the newest checkpoint of `run_dir` that verifies (or every checkpoint, oldest
     first); write ``diagnostics.json`` and, with `plots`, ``plots/spectral_density.png``,
-    ``plots/term_spectra.png``, ``plots/extreme_eigenvalues.png`` (across checkpoints) and
-    ``plots/unknowns.png`` (inverse problems with a noise level). Returns the record."""
+    ``plots/term_spectra.png``, ``plots/extreme_eigenvalues.png`` (across checkpoints),
+    ``plots/unknowns.png`` (inverse problems with a noise level) and
+    ``plots/curvature_history.png`` (a run that recorded ``diagnostics.every``). Returns the
+    record."""
     from .._solve import load
     from ..io import list_checkpoints, write_json
     from ..train import make_spec, precision
@@ -127,9 +133,13 @@ def diagnose_run(run_dir, *, every_checkpoint: bool = False, settings: Settings 
     record["summary"] = summary(final, unc)
     write_json(run_dir / "diagnostics.json", record)
     if plots:
-        from ._plots import plot_diagnostics
+        from ..train._evaluate import read_history
+        from ._plots import plot_diagnostics, plot_extremes
 
         plot_diagnostics(record, run_dir / "plots")
+        recorded = read_history(run_dir, "diagnostics.csv")  # diagnostics.every during training
+        if recorded:
+            plot_extremes(recorded, run_dir / "plots" / "curvature_history.png")
     return record
 
 

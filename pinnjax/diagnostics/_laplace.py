@@ -21,7 +21,13 @@ outnumber the residuals) is chosen by the evidence of the linearised model (MacK
 
     log p(y | alpha) = -s L - alpha |theta|^2 / 2 + P/2 log alpha - 1/2 sum_i log(s g_i + alpha) + const
 
-over a grid of ``alpha``, with ``g_i`` the eigenvalues of ``G``: no reference value is seen."""
+over a grid of ``alpha``, with ``g_i`` the eigenvalues of ``G``: no reference value is seen.
+
+A field unknown ``a(x)`` (a grid of node values the problem interpolates, or a field network:
+``Problem.unknown_at``) gets a pointwise band: linearised in its entries ``theta_a`` (exact
+for an interpolation, linear in the node values), ``a(x) ~ a_hat(x) + g(x)^T (theta_a -
+theta_a_hat)`` with ``g(x) = d a(x) / d theta_a``, so ``var a(x) = g(x)^T Sigma_aa g(x)``,
+on ``BAND_POINTS`` evenly spaced points of a 1-D domain."""
 
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ import numpy as np
 from ..problem import unknown_names
 
 ALPHA_GRID = np.logspace(-10, 6, 161)
+BAND_POINTS = 101
 
 
 def log_evidence(alpha, scaled_eigenvalues, scaled_loss, theta_sq):
@@ -95,13 +102,47 @@ def laplace_unknowns(flat_loss, *, noise: float, data_term: str = "data", level:
     unknowns = {}
     for name, pos in unknown_positions(flat_loss).items():
         if callable(getattr(flat_loss.state.problem, name)):  # a field network: its weights' sds mean little
-            unknowns[name] = {"note": "a field network: no pointwise band computed (not implemented)"}
-            continue
-        value = theta[pos]
-        sd = np.sqrt(np.clip(np.diag(cov)[pos], 0.0, None))
-        unknowns[name] = {"value": value.tolist(), "sd": sd.tolist(),
-                          "lower": (value - z * sd).tolist(), "upper": (value + z * sd).tolist()}
+            unknowns[name] = {"note": "a field network: its weights' standard deviations are not reported"}
+        else:
+            unknowns[name] = _interval(theta[pos], np.diag(cov)[pos], z)
+        band = pointwise_band(flat_loss, name, cov[np.ix_(pos, pos)], pos, z)
+        if band is not None:
+            unknowns[name]["band"] = band
     return {"noise": float(noise), "level": float(level), "data_term": data_term, "prior_precision": alpha,
             "method": "laplace (Gauss-Newton), prior precision by evidence" if prior_precision is None
             else "laplace (Gauss-Newton), given prior precision",
             "unknowns": unknowns}
+
+
+def _interval(value, variance, z: float) -> dict:
+    sd = np.sqrt(np.clip(variance, 0.0, None))
+    return {"value": value.tolist(), "sd": sd.tolist(), "lower": (value - z * sd).tolist(),
+            "upper": (value + z * sd).tolist()}
+
+
+def pointwise_band(flat_loss, name: str, cov_block, positions, z: float) -> dict | None:
+    """The band of the field unknown `name` (module docs) at ``BAND_POINTS`` points of a 1-D
+    domain, with the true field where the problem knows it; None when `name` is not a scalar
+    field (``Problem.unknown_at`` gives None or several components) or the domain is not 1-D."""
+    problem = flat_loss.problem(flat_loss.flat)
+    if problem.domain.dim != 1:
+        return None
+    dtype = flat_loss.flat.dtype
+    lo, hi = (float(np.asarray(corner)[0]) for corner in problem.domain.bbox())
+    points = jnp.linspace(lo, hi, BAND_POINTS, dtype=dtype)[:, None]
+    first = problem.unknown_at(name, points[0])
+    if first is None or jnp.size(first) != 1:
+        return None
+
+    def field(flat, x):
+        return jnp.reshape(flat_loss.problem(flat).unknown_at(name, x), ())
+
+    value = jax.vmap(field, (None, 0))(flat_loss.flat, points)
+    slopes = jax.vmap(jax.grad(field), (None, 0))(flat_loss.flat, points)  # g(x) = d a(x) / d theta
+    g = np.asarray(slopes, np.float64)[:, positions]
+    out = {"x": np.asarray(points[:, 0], np.float64).tolist(),
+           **_interval(np.asarray(value, np.float64), np.einsum("np,pq,nq->n", g, cov_block, g), z)}
+    if problem.true_unknown(name, points[0]) is not None:
+        true = jax.vmap(lambda x: jnp.reshape(problem.true_unknown(name, x), ()))(points)
+        out["true"] = np.asarray(true, np.float64).tolist()
+    return out

@@ -54,6 +54,10 @@ class FlatLoss:
         _, J, _, _ = weighted_residual_jacobian(self.spec, params, rest, self.state.points, self.state.weights, method)
         return J
 
+    def problem(self, flat):
+        """The problem with its unknowns taken from `flat`."""
+        return eqx.combine(*self._params_rest(flat))[1]
+
     def _params_rest(self, flat):
         _, rest = split_params(self.state)
         return self.unravel(flat), rest

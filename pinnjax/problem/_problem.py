@@ -96,6 +96,22 @@ class Problem(eqx.Module):
         """``(g(x), D(x))`` for the hard constraint ``u = g + D * network``."""
         raise NotImplementedError
 
+    # --- unknowns as fields (pointwise uncertainty bands) -----------------------------------
+
+    def unknown_at(self, name: str, x):
+        """The unknown `name` at one point `x`, where it is a field of space: a field network
+        is called; a grid of values needs the problem's interpolation (override this); None
+        where the unknown is not a field. The Laplace band of ``diagnostics`` linearises it
+        in the unknown's entries (exact for an interpolation, linear in the node values)."""
+        value = getattr(self, name)
+        return value(x) if isinstance(value, eqx.Module) and callable(value) else None
+
+    def true_unknown(self, name: str, x):
+        """The true value of the unknown `name` at one point, where the problem knows it
+        (drawn beside the band), else None."""
+        del name, x
+        return None
+
     # --- evaluation ------------------------------------------------------------------------
 
     def solution_jet_batch(self, model, xs, request: Request, *, estimator: Estimator | None = None,

@@ -173,7 +173,7 @@ def fit_state(problem, cfg: RunConfig, run_dir=None, *, resume: bool = False, pr
 
 def _fit(problem, cfg, run_dir, resume, progress):
     from ..diagnostics._diagnose import curvature_row, uncertainty  # diagnostics builds on train
-    from ..diagnostics._plots import plot_uncertainty
+    from ..diagnostics._plots import plot_extremes, plot_uncertainty
 
     problem.check()
     mesh = make_mesh(cfg.distributed)
@@ -305,6 +305,8 @@ def _fit(problem, cfg, run_dir, resume, progress):
             make_plots(state.problem, state.model, history, run_dir, eval_points=ev.points)
             if unc is not None:
                 plot_uncertainty(unc, run_dir / "plots" / "unknowns.png")
+            if curvature:
+                plot_extremes(curvature, run_dir / "plots" / "curvature_history.png")
     return metrics, state, history
 
 
