@@ -292,6 +292,57 @@ def test_pointwise_band_equals_least_squares_band(seed):
     np.testing.assert_allclose(np.asarray(band["upper"]) - band["value"], z * np.asarray(band["sd"]), rtol=1e-12)
 
 
+class AnchoredNodalFit(NodalFit):
+    """`NodalFit` with two exact (noise-free) observations beside the noisy ones: a term that
+    constrains ``c`` without carrying noise, like a PDE residual."""
+
+    anchor_x: np.ndarray = None
+    anchor_y: np.ndarray = None
+
+    @property
+    def conditions(self):
+        return (pj.PointData(self.obs_x, self.obs_y, name="data"), pj.PointData(self.anchor_x, self.anchor_y, name="anchor"))
+
+
+def test_error_covariance_weighs_noise_free_terms_and_priors_in_closed_form(seed):
+    """Linear model with a noisy data term (Fisher ``F``), a noise-free term (curvature ``C``)
+    and smoothness regularisation (prior precision ``R``), each at its loss weight relative to
+    the data, ``s = n_d / (2 sigma^2 w_d)``: the estimate's error covariance is
+    ``A^-1 (F + R) A^-1`` with ``A = F + C + R``, and the posterior ``A^-1``."""
+    rng = np.random.default_rng(seed)
+    x, xa = rng.uniform(0.0, 2.0, 30), np.array([0.5, 1.5])
+    sigma, lam = 0.05, 0.3
+    problem = AnchoredNodalFit(c=rng.standard_normal(5), obs_x=x[:, None], obs_y=np.cos(x) + sigma * rng.standard_normal(30),
+                               anchor_x=xa[:, None], anchor_y=np.cos(xa))
+    fl = _flat_loss(problem, sampling={"interior": 8, "boundary": 0},
+                    loss={"regularization": "smoothness", "regularization_weight": lam})
+    assert fl.term_names == ("data", "anchor", "regularization")
+    weights = np.asarray(fl.spec.fixed_weights) * np.asarray(fl.state.weights)
+    assert np.allclose(weights, [1.0, 1.0, lam])  # the closed form below assumes these weights
+    with precision("float64"):
+        out = {cov: dg.laplace_unknowns(fl, noise=sigma, prior_precision=1e-12, covariance=cov)
+               for cov in ("error", "posterior")}
+    nodes = np.linspace(0.0, 2.0, 5)
+    X, B = _interpolation_weights(x, nodes), _interpolation_weights(xa, nodes)
+    D = np.diff(np.eye(5), axis=0)  # first differences: the smoothness term's mean of squares
+    s = 30 / (2 * sigma**2)
+    F = X.T @ X / sigma**2  # = s * 2 X^T X / n_d
+    C = s * 2 * B.T @ B / 2
+    R = s * 2 * lam * D.T @ D / 4
+    A_inv = np.linalg.inv(F + C + R)
+    error = A_inv @ (F + R) @ A_inv
+    assert out["error"]["noise_free_terms"] == ["anchor"] and out["posterior"]["noise_free_terms"] == []
+    # float64 rounding of a 5 x 5 block of (P x P) eigendecompositions (condition number ~1e4)
+    np.testing.assert_allclose(out["error"]["unknowns"]["c"]["sd"], np.sqrt(np.diag(error)), rtol=1e-7)
+    np.testing.assert_allclose(out["posterior"]["unknowns"]["c"]["sd"], np.sqrt(np.diag(A_inv)), rtol=1e-7)
+    B_band = _interpolation_weights(np.asarray(out["error"]["unknowns"]["c"]["band"]["x"]), nodes)
+    np.testing.assert_allclose(out["error"]["unknowns"]["c"]["band"]["sd"],
+                               np.sqrt(np.einsum("np,pq,nq->n", B_band, error, B_band)), rtol=1e-7)
+    assert np.all(np.diag(error) < np.diag(A_inv))  # the anchor's fictitious noise is gone
+    with pytest.raises(ValueError, match="covariance must be one of"):
+        dg.laplace_unknowns(fl, noise=sigma, covariance="sandwich")
+
+
 def test_diagnose_cli_writes_json_plots_and_training_records(tmp_path, capsys):
     """A tiny noisy inverse run with ``diagnostics.every``, then ``pinnjax diagnose
     --every-checkpoint``: the records exist for every checkpoint and term, and the final
