@@ -4,7 +4,14 @@ noise draw and a new network initialisation each), and count how often the inter
 level 0.95 contains the true coefficient.
 
     python scripts/laplace_coverage.py --seeds 20 --json /tmp/laplace_coverage.json
+    python scripts/laplace_coverage.py --first-seed 100 --json /tmp/selection.json   # seeds 100-119
     python scripts/reproduce.py --run laplace_coverage     # results/laplace_coverage.{json,md}
+
+Each run's intervals come from the error covariance (what ``metrics.json`` reports) and, from
+the same trained state, the posterior covariance (``pinnjax/diagnostics/_laplace.py``); the
+estimates, truths and both standard deviations are kept, so the table can set the reported
+sd against the empirical spread of ``estimate - truth`` across the seeds. The covariance was
+chosen on seeds 100 to 119 (by that spread check), never on seeds 0 to 19 reported here.
 
 Two problems: ``inverse_diffusion_noisy`` (kappa(x) at 17 nodes, smoothness regularisation
 at the shipped weight), counted per node, trained with the shipped recipe of
@@ -123,7 +130,7 @@ def main(argv=None):
                      "median_sd": statistics.median(r["median_sd"] for r in runs),
                      "median_abs_error": statistics.median(r["median_abs_error"] for r in runs),
                      "budget": budget, "recipe": recipe(kind, budget)})
-    out = {"level": 0.95, "noise": NOISE, "seeds": seeds, "quick": args.quick, "rows": rows,
+    out = {"level": 0.95, "noise": NOISE, "covariance": "error", "seeds": seeds, "quick": args.quick, "rows": rows,
            "versions": pj.train._fit.run_info()["versions"]}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -184,9 +191,13 @@ def markdown(data: dict) -> str:
         f"{100 * data['level']:g}% Laplace interval (Gauss-Newton curvature at the trained parameters, prior "
         "precision by the evidence; `pinnjax/diagnostics/_laplace.py`) is checked against the true coefficient; "
         f"seeds {data['seeds'][0]} to {data['seeds'][-1]}" + (" (--quick: a pipeline check, not a result)" if data["quick"] else "")
-        + ". Two covariances from the same trained state: the **error** covariance `A^-1 (F + R) A^-1` (only the "
-        "data term is noisy; the PDE and boundary terms are exact constraints; what `metrics.json` reports) and, "
-        "for comparison, the **posterior** `A^-1` (every term a noisy likelihood at its loss weight). Trained with:",
+        + (". Two covariances from the same trained state: the **error** covariance `A^-1 (F + R) A^-1` (only the "
+           "data term is noisy; the PDE and boundary terms are exact constraints; what `metrics.json` reports) and, "
+           "for comparison, the **posterior** `A^-1` (every term a noisy likelihood at its loss weight)."
+           if data.get("covariance") == "error" else
+           ". Recorded before the error covariance existed: the intervals below are the **posterior** `A^-1`'s "
+           "(every term a noisy likelihood at its loss weight), in the columns headed 'error cov.'.")
+        + " Trained with:",
         "",
         *[f"- {r['problem']}: {_recipe_text(r['recipe'])}" for r in data["rows"]],
         "",

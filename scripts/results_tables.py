@@ -571,12 +571,16 @@ def _readme_laplace_coverage(data) -> list[str]:
     for r in data["rows"]:
         n, total, covered = converged_coverage(data, r)
         said.append(f"{r['problem']}: {r['covered']} of {r['intervals']} intervals ({r['coverage']:.2f}); in the "
-                    f"{n} of {len(r['runs'])} runs that converged by training loss, {covered} of {total}")
+                    f"{n} of {len(r['runs'])} runs that converged by training loss, {covered} of {total}"
+                    + (f"; by the posterior covariance {r['posterior_covered']} of {r['intervals']}"
+                       if "posterior_covered" in r else ""))
     said = "; ".join(said)
     return [
         f"**Laplace uncertainty of unknowns** (`results/laplace_coverage.md`): how often the "
         f"{100 * data['level']:g}% interval contains the true coefficient over {len(data['seeds'])} seeds (noise "
-        f"draws and networks) with noise {data['noise']:g}" + (" (--quick, not a result)" if data["quick"] else "")
+        f"draws and networks) with noise {data['noise']:g}, "
+        + ("by the error covariance" if data.get("covariance") == "error" else "by the posterior covariance")
+        + (" (--quick, not a result)" if data["quick"] else "")
         + f": {said}.",
         "",
     ]

@@ -316,9 +316,10 @@ def test_error_covariance_weighs_noise_free_terms_and_priors_in_closed_form(seed
                                anchor_x=xa[:, None], anchor_y=np.cos(xa))
     fl = _flat_loss(problem, sampling={"interior": 8, "boundary": 0},
                     loss={"regularization": "smoothness", "regularization_weight": lam})
-    assert fl.term_names == ("data", "anchor", "regularization")
+    # the residual u_xx = 0 of the piecewise linear u: a noise-free term whose Jacobian is zero
+    assert fl.term_names == ("residual", "data", "anchor", "regularization")
     weights = np.asarray(fl.spec.fixed_weights) * np.asarray(fl.state.weights)
-    assert np.allclose(weights, [1.0, 1.0, lam])  # the closed form below assumes these weights
+    assert np.allclose(weights, [1.0, 1.0, 1.0, lam])  # the closed form below assumes these weights
     with precision("float64"):
         out = {cov: dg.laplace_unknowns(fl, noise=sigma, prior_precision=1e-12, covariance=cov)
                for cov in ("error", "posterior")}
@@ -331,7 +332,7 @@ def test_error_covariance_weighs_noise_free_terms_and_priors_in_closed_form(seed
     R = s * 2 * lam * D.T @ D / 4
     A_inv = np.linalg.inv(F + C + R)
     error = A_inv @ (F + R) @ A_inv
-    assert out["error"]["noise_free_terms"] == ["anchor"] and out["posterior"]["noise_free_terms"] == []
+    assert out["error"]["noise_free_terms"] == ["residual", "anchor"] and out["posterior"]["noise_free_terms"] == []
     # float64 rounding of a 5 x 5 block of (P x P) eigendecompositions (condition number ~1e4)
     np.testing.assert_allclose(out["error"]["unknowns"]["c"]["sd"], np.sqrt(np.diag(error)), rtol=1e-7)
     np.testing.assert_allclose(out["posterior"]["unknowns"]["c"]["sd"], np.sqrt(np.diag(A_inv)), rtol=1e-7)
