@@ -180,14 +180,20 @@ def derivative_tables(records) -> str:
     """The three tables of the derivative benchmark (step time with speed-ups, forward time,
     XLA temporary memory), one row per width and dimension; one set per network when records
     name several (``network``, default ``mlp``)."""
-    networks = list(dict.fromkeys(r.get("network", "mlp") for r in records))
+    def key(r):  # records made before the XLA flags were recorded ran under XLA's defaults
+        return r.get("network", "mlp"), r.get("xla_flags", "default")
+
+    groups = list(dict.fromkeys(key(r) for r in records))
+    several_flags = len({flags for _, flags in groups}) > 1
     blocks = []
-    for network in networks:
-        mine = [r for r in records if r.get("network", "mlp") == network]
+    for network, flags in sorted(groups, key=lambda g: (g[1] != "pinnjax", groups.index(g))):
+        mine = [r for r in records if key(r) == (network, flags)]
         table = _derivative_tables_of(mine)
         depths = sorted({r["depth"] for r in mine})
-        blocks.append(table if len(networks) == 1 else
-                      f"### network: {network} (depth {' / '.join(map(str, depths))})\n\n{table}")
+        heading = f"### network: {network} (depth {' / '.join(map(str, depths))})"
+        if several_flags:
+            heading += ", XLA flags: " + ("pinnjax's" if flags == "pinnjax" else "XLA's defaults")
+        blocks.append(table if len(groups) == 1 else f"{heading}\n\n{table}")
     return "\n\n".join(blocks)
 
 
@@ -233,6 +239,9 @@ def render_derivatives(data) -> str:
         + (f" 1-min load average {meta['load_average_start']:.1f} at the start, {meta['load_average_end']:.1f} at "
            f"the end, on {meta.get('cpu_count', '?')} cores." if "load_average_start" in meta else ""),
         "",
+        *([f"XLA flags: \"pinnjax's\" tables ran under the flags the `pinnjax` command sets (`{meta['xla_flags_pinnjax']}`, "
+           "`pinnjax/_cpu_flags.py`), for every method alike; the \"XLA's defaults\" tables ran the same benchmark "
+           "in a second process without them.", ""] if meta.get("xla_flags_pinnjax") else []),
         *provenance_lines(data.get("provenance")),
         derivative_tables(records),
         "",
@@ -455,8 +464,15 @@ RENDERERS = {"accuracy": render_accuracy, "derivatives": render_derivatives, "pe
 # --- the README's measured-figures section ------------------------------------------------------
 
 
+def _xla_flags(r) -> str:
+    """Which XLA:CPU flags a derivative record ran under (older records: XLA's defaults)."""
+    return r.get("xla_flags", "default")
+
+
 def _readme_derivatives(data) -> list[str]:
-    mlp = [r for r in data["records"] if r.get("network", "mlp") == "mlp"]
+    flags = "pinnjax" if any(_xla_flags(r) == "pinnjax" for r in data["records"]) else "default"
+    several = len({_xla_flags(r) for r in data["records"]}) > 1
+    mlp = [r for r in data["records"] if r.get("network", "mlp") == "mlp" and _xla_flags(r) == flags]
     records = [r for r in mlp if r["width"] == min(r["width"] for r in mlp)]
     by = {}
     for r in records:
@@ -473,7 +489,7 @@ def _readme_derivatives(data) -> list[str]:
     lines = [
         f"**Derivative engine** (`results/derivatives.md`): one training step (value and gradient of a "
         f"mean-squared Laplacian residual, tanh MLP {first['width']} x {first['depth']}, {first['points']} points, "
-        f"float32), median ms.{load}",
+        f"float32), median ms{', under the XLA flags the pinnjax command sets' if flags == 'pinnjax' else ''}.{load}",
         "",
         "| d | " + " | ".join(title for _, title in columns) + " |",
         "|---|" + "---|" * len(columns),
@@ -491,24 +507,28 @@ def _readme_derivatives(data) -> list[str]:
     lines += ["", f"The Laplacian-only engine is {', '.join(said)} at d = {dims_text}.", ""]
     products = [r for r in data["records"] if r.get("network", "mlp") != "mlp"]
     if products:
-        lines += _readme_product_networks(products)
+        lines += _readme_product_networks(products, several)
     return lines
 
 
-def _readme_product_networks(records) -> list[str]:
+def _readme_product_networks(records, several_flags=False) -> list[str]:
     """Speed-ups of the Laplacian-only engine on networks with products of hidden states."""
     by = {}
-    for r in records:
-        by.setdefault((r["network"], r["d"]), {})[r["method"]] = r
+    for r in sorted(records, key=lambda r: _xla_flags(r) != "pinnjax"):
+        by.setdefault((r["network"], r["d"], _xla_flags(r)), {})[r["method"]] = r
     others = [m for m in ("nested_jvp", "folx", "hessian") if any(m in row for row in by.values())]
+    flag_col = ("| XLA flags ", "---|") if several_flags else ("", "")
     lines = ["Networks with products of hidden states (speed-up of the Laplacian-only engine over each method, "
-             "per training step):", "",
-             "| network | width x depth | d | " + " | ".join(f"over {m}" for m in others) + " |",
-             "|---|---|---|" + "---|" * len(others)]
-    for (network, d), row in by.items():
+             "per training step, every method under the same flags"
+             + ("; \"pinnjax\": the flags the pinnjax command sets, \"default\": XLA's own" if several_flags else "")
+             + "):", "",
+             "| network | width x depth | d " + flag_col[0] + "| " + " | ".join(f"over {m}" for m in others) + " |",
+             "|---|---|---|" + flag_col[1] + "---|" * len(others)]
+    for (network, d, flags), row in by.items():
         lap = row["engine_lap"]
         cells = [f"{row[m]['step_ms'] / lap['step_ms']:.2f}x" if m in row else "-" for m in others]
-        lines.append(f"| {network} | {lap['width']} x {lap['depth']} | {d} | " + " | ".join(cells) + " |")
+        flag_cell = f"| {flags} " if several_flags else ""
+        lines.append(f"| {network} | {lap['width']} x {lap['depth']} | {d} {flag_cell}| " + " | ".join(cells) + " |")
     return lines + [""]
 
 
