@@ -661,6 +661,30 @@ def _readme_accuracy(data) -> list[str]:
     return lines + [""]
 
 
+def _readme_optimiser_comparison(data) -> list[str]:
+    """Final L2 relative error of each optimiser on each problem, side by side (the median over
+    the seeds bench_optimisers.py ran), and its training seconds."""
+    st, machine = data["settings"], data.get("machine", {})
+    problems = list(data["problems"])
+    methods = list(dict.fromkeys(m for p in problems for m in data["problems"][p]))
+    budget = (f"{st['adam']} Adam steps then {st['steps']} steps of the second phase ({st['gn_steps']} for LM / ENGD), "
+              f"float64 tanh MLP {st['depth']} x {st['width']}, {st['interior']} interior points, "
+              f"{st['repeats']} seed(s)")
+    load = machine.get("load_before")
+    lines = [f"**Optimisers side by side** (`results/optimisers.md`, `scripts/bench_optimisers.py`"
+             + (", **quick budgets**" if st.get("quick") else "") + f"): {budget}; final L2 relative error "
+             "(training seconds)" + (f"; 1-min load average {load[0]:.1f} at the start, so seconds are a shared "
+                                     "machine's" if load else "") + ".", "",
+             "| method | " + " | ".join(problems) + " |", "|---|" + "---|" * len(problems)]
+    for m in methods:
+        cells = []
+        for p in problems:
+            summ = data["problems"][p].get(m, {}).get("summary")
+            cells.append("-" if not summ else f"{fmt(summ['l2re'], '.2e')} ({fmt(summ['train_seconds'], '.0f')} s)")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _readme_optimisers(data) -> list[str]:
     lines = ["**Optimiser recipes** (`results/optimisers_recipes.md`, from runs of the shipped configs "
              "`pinnjax run configs/<problem>.yaml`, tabulated by `scripts/bench_optimisers.py --collect`; the CPU was "
@@ -698,7 +722,8 @@ def render_readme(results: dict) -> str:
              "and machine made each. Rows marked legacy were made before provenance was recorded.", ""]
     sections = (("derivatives", _readme_derivatives), ("peers", _readme_peers),
                 ("regularisation", _readme_regularisation), ("laplace_coverage", _readme_laplace_coverage),
-                ("curvature", _readme_curvature), ("optimisers_recipes", _readme_optimisers),
+                ("curvature", _readme_curvature), ("optimisers", _readme_optimiser_comparison),
+                ("optimisers_recipes", _readme_optimisers),
                 ("highdim", _readme_highdim),
                 ("accuracy", _readme_accuracy))
     for name, section in sections:

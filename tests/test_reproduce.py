@@ -281,3 +281,17 @@ def test_pinnacle_rows_side_by_side_when_both_protocols_ran(results_copy):
     assert cells[1] == "7.00e-01 (2)" and cells[3] == "6.94e-01" and cells[4].startswith("1.23e-02")
     assert cells[2] == f"{default['poisson2d_c']['l2re_mean']:.2e} ({len(default['poisson2d_c']['seeds'])})"
     assert next(ln for ln in table.splitlines() if ln.startswith("| burgers1d ")).split("|")[2].strip() == "not run"
+
+
+def test_readme_compares_optimisers_side_by_side():
+    def res(l2re, seconds):
+        return {"summary": {"l2re": l2re, "train_seconds": seconds}, "runs": []}
+
+    data = {"settings": dict(quick=False, repeats=1, adam=10, steps=20, gn_steps=5, depth=3, width=30, interior=100),
+            "machine": {"load_before": [1.5, 1.0, 1.0]},
+            "problems": {"poisson2d": {"adam+lbfgs": res(1e-3, 12.0), "adam+engd": res(2e-6, 30.0)},
+                         "wave1d": {"adam+lbfgs": res(0.5, 8.0)}}}
+    section = results_tables.render_readme({"optimisers": data})
+    assert "| method | poisson2d | wave1d |" in section and "**quick budgets**" not in section
+    assert "| adam+lbfgs | 1.00e-03 (12 s) | 5.00e-01 (8 s) |" in section
+    assert "| adam+engd | 2.00e-06 (30 s) | - |" in section
