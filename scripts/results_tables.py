@@ -671,7 +671,7 @@ def _readme_optimiser_comparison(data) -> list[str]:
               f"float64 tanh MLP {st['depth']} x {st['width']}, {st['interior']} interior points, "
               f"{st['repeats']} seed(s)")
     load = machine.get("load_before")
-    lines = [f"**Optimisers side by side** (`results/optimisers.md`, `scripts/bench_optimisers.py`"
+    lines = ["**Optimisers side by side** (`results/optimisers.md`, `scripts/bench_optimisers.py`"
              + (", **quick budgets**" if st.get("quick") else "") + f"): {budget}; final L2 relative error "
              "(training seconds)" + (f"; 1-min load average {load[0]:.1f} at the start, so seconds are a shared "
                                      "machine's" if load else "") + ".", "",
