@@ -6,6 +6,7 @@ from . import data as data
 from . import derivatives as derivatives
 from . import geometry as geometry
 from . import nn as nn
+from ._cpu_flags import use_fast_cpu_flags as use_fast_cpu_flags
 from ._solve import load as load
 from ._solve import Solution as Solution
 from ._solve import solve as solve

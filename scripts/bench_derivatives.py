@@ -20,6 +20,11 @@ modified MLP (width 128, 4 gated layers) and a PirateNet (width 128, 3 blocks, o
 features) at d = 2 and 5, for engine_lap, nested_jvp, folx and hessian (``network`` field
 ``modified_mlp`` / ``pirate``; the chain MLP records have ``network: mlp``).
 
+XLA flags (``--xla-flags``): ``pinnjax`` times every method under the XLA:CPU flags the
+``pinnjax`` command sets (``pinnjax/_cpu_flags.py``), ``default`` under XLA's defaults, and
+``both`` (the default without ``--quick``) runs the whole benchmark once under each, the ``default`` pass in a
+second process (XLA reads its flags once per process); each record has ``xla_flags``.
+
     python scripts/bench_derivatives.py --quick
     python scripts/bench_derivatives.py --dims 2 10 50 --repeats 20 --json /tmp/derivatives.json
     python scripts/reproduce.py --run derivatives        # results/derivatives.{json,md}, with provenance
@@ -32,7 +37,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +50,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from pinnjax._cpu_flags import use_fast_cpu_flags
 from pinnjax.derivatives import Request, jet, jet_batch
 from pinnjax.nn import MLP, FourierFeatures, ModifiedMLP, PirateNet
 from results_tables import derivative_tables  # the same tables results/derivatives.md shows
@@ -201,9 +209,15 @@ def main(argv=None):
     p.add_argument("--network-depth", type=int, nargs=2, default=[4, 3], metavar=("MODIFIED_DEPTH", "PIRATE_BLOCKS"))
     p.add_argument("--quick", action="store_true",
                    help="fewer repeats, and no jax.hessian for the product networks (under 3 minutes on 2 idle cores)")
+    p.add_argument("--xla-flags", choices=["pinnjax", "default", "both"], default=None,
+                   help="XLA:CPU flags the methods run under: the pinnjax command's, XLA's defaults, or both "
+                        "(two passes, the second in another process; the default, except with --quick: pinnjax)")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
     p.add_argument("--md", metavar="PATH", help="also write the printed tables as a Markdown page")
     args = p.parse_args(argv)
+    args.xla_flags = args.xla_flags or ("pinnjax" if args.quick else "both")
+    if args.xla_flags != "default":
+        use_fast_cpu_flags()  # before the first computation starts JAX's backend
     if args.md:
         with _Tee() as tee:
             _bench(args)
@@ -258,16 +272,43 @@ def _bench(args):
         what = "PirateNet, 64 Fourier features, alpha = 0.5, blocks" if network == "pirate" else "modified MLP, gated layers"
         print_table(recs, f"{network} (tanh {what} {sizes[network]}, width {args.network_width}): ")
         records += recs
+    flags = "default" if args.xla_flags == "default" else "pinnjax"
+    for r in records:
+        r["xla_flags"] = flags
+    if args.xla_flags == "both":
+        records += _default_flags_pass(args)
+        print_table([r for r in records if r["xla_flags"] == "default"], "the same under XLA's default flags:")
     load_after = os.getloadavg()
     print(f"\n1-min load average at the end {load_after[0]:.1f} (the machine's other work shares the cores: "
           "compare methods by their ratios, measured side by side)")
     if args.json:
         meta = dict(jax=jax.__version__, device=str(jax.devices()[0]), platform=platform.platform(),
                     repeats=args.repeats, quick=args.quick, cpu_count=os.cpu_count(),
-                    folx=getattr(folx, "__version__", None),
+                    folx=getattr(folx, "__version__", None), xla_flags_pinnjax=_pinnjax_flags(),
+                    xla_flags_env=os.environ.get("XLA_FLAGS", ""),
                     load_average_start=load_before[0], load_average_end=load_after[0])
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(dict(meta=meta, records=records), indent=2))
+
+
+def _pinnjax_flags() -> str:
+    """The XLA_FLAGS entries the pinnjax command adds (pinnjax/_cpu_flags.py)."""
+    return " ".join(use_fast_cpu_flags(environ={}))
+
+
+def _default_flags_pass(args) -> list:
+    """The same benchmark in a second process under XLA's default flags: its records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "default.json"
+        argv = [sys.executable, __file__, "--xla-flags", "default", "--json", str(out),
+                "--dims", *map(str, args.dims), "--widths", *map(str, args.widths), "--depth", str(args.depth),
+                "--points", str(args.points), "--repeats", str(args.repeats),
+                "--network-dims", *map(str, args.network_dims), "--network-width", str(args.network_width),
+                "--network-depth", *map(str, args.network_depth), "--networks", *args.networks]
+        argv += (["--methods", *args.methods] if args.methods else []) + (["--quick"] if args.quick else [])
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())["records"]
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ import zlib
 import jax
 import pytest
 
+from pinnjax import use_fast_cpu_flags
+
+use_fast_cpu_flags()  # the XLA flags the pinnjax command runs under, so in-process and CLI runs agree
+
 BASE_SEED = int(os.environ.get("PINNJAX_TEST_SEED", "0"))
 _SEED = pytest.StashKey[int]()
 

@@ -252,3 +252,46 @@ def test_recent_figures_are_well_formed_and_shown_in_the_repository_table():
         if problem in rows:
             shown = "not read" if l2re is None else f"{l2re:.2e}"
             assert f"| {shown} | {source}: {note} |" in rows[problem], problem
+
+
+def test_derivative_tables_and_readme_keep_xla_flag_settings_apart():
+    def rec(network, method, ms, flags):
+        return dict(network=network, method=method, d=2, width=128, depth=3, points=8, step_ms=ms, forward_ms=1.0,
+                    xla_flags=flags)
+
+    records = [rec("mlp", "engine_lap", 1.0, "default"), rec("mlp", "folx", 3.0, "default"),
+               rec("mlp", "engine_lap", 1.0, "pinnjax"), rec("mlp", "folx", 2.0, "pinnjax"),
+               rec("pirate", "engine_lap", 4.0, "pinnjax"), rec("pirate", "nested_jvp", 16.0, "pinnjax"),
+               rec("pirate", "engine_lap", 5.0, "default"), rec("pirate", "nested_jvp", 10.0, "default")]
+    md = results_tables.derivative_tables(records)
+    assert md.index("network: mlp (depth 3), XLA flags: pinnjax's") < md.index("network: mlp (depth 3), XLA flags: XLA's defaults")
+    section = results_tables.render_readme({"derivatives": {"meta": {}, "records": records}})
+    assert "| 2 | 2.00 | 1.00 |" in section  # the MLP table: the pinnjax-flag records
+    assert "| pirate | 128 x 3 | 2 | pinnjax | 4.00x |" in section and "| pirate | 128 x 3 | 2 | default | 2.00x |" in section
+
+
+def test_pinnacle_rows_side_by_side_when_both_protocols_ran(results_copy):
+    runs = [run_record("poisson2d_c", s, v, protocol="pinnacle") for s, v in ((0, 0.6), (1, 0.8))]
+    (results_copy / "accuracy_pinnacle.json").write_text(json.dumps({"runs": runs}))
+    files, _ = reproduce.generated(results_copy)
+    table = files[results_copy / "pinnacle_side_by_side.md"]
+    default = {r["problem"]: r for r in reproduce.derive("accuracy", json.loads((results_copy / "accuracy.json").read_text()))["rows"]}
+    row = next(ln for ln in table.splitlines() if ln.startswith("| poisson2d_c "))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[1] == "7.00e-01 (2)" and cells[3] == "6.94e-01" and cells[4].startswith("1.23e-02")
+    assert cells[2] == f"{default['poisson2d_c']['l2re_mean']:.2e} ({len(default['poisson2d_c']['seeds'])})"
+    assert next(ln for ln in table.splitlines() if ln.startswith("| burgers1d ")).split("|")[2].strip() == "not run"
+
+
+def test_readme_compares_optimisers_side_by_side():
+    def res(l2re, seconds):
+        return {"summary": {"l2re": l2re, "train_seconds": seconds}, "runs": []}
+
+    data = {"settings": dict(quick=False, repeats=1, adam=10, steps=20, gn_steps=5, depth=3, width=30, interior=100),
+            "machine": {"load_before": [1.5, 1.0, 1.0]},
+            "problems": {"poisson2d": {"adam+lbfgs": res(1e-3, 12.0), "adam+engd": res(2e-6, 30.0)},
+                         "wave1d": {"adam+lbfgs": res(0.5, 8.0)}}}
+    section = results_tables.render_readme({"optimisers": data})
+    assert "| method | poisson2d | wave1d |" in section and "**quick budgets**" not in section
+    assert "| adam+lbfgs | 1.00e-03 (12 s) | 5.00e-01 (8 s) |" in section
+    assert "| adam+engd | 2.00e-06 (30 s) | - |" in section

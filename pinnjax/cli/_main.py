@@ -7,6 +7,7 @@ import datetime
 import pathlib
 import sys
 
+from .._cpu_flags import use_fast_cpu_flags
 from ..config import ConfigError, load_config
 from ..io import CheckpointError
 
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    use_fast_cpu_flags()  # before JAX starts its backend (pinnjax/_cpu_flags.py)
     try:
         args.func(args)
     except (ConfigError, CheckpointError) as exc:

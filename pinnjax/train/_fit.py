@@ -110,6 +110,7 @@ def run_info() -> dict:
         "device": str(jax.devices()[0]),
         "platform": platform.platform(),
         "x64": bool(jax.config.jax_enable_x64),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),  # as set when the run started (pinnjax/_cpu_flags.py)
     }
 
 
