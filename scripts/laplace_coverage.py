@@ -181,6 +181,7 @@ def markdown(data: dict) -> str:
     """``results/laplace_coverage.md`` from its JSON (SCRIPT_RENDERERS in scripts/reproduce.py)."""
     from results_tables import provenance_lines
 
+    main = "error cov." if data.get("covariance") == "error" else "posterior, legacy"
     lines = [
         "# Coverage of the Laplace intervals of inverse-problem unknowns",
         "",
@@ -196,7 +197,7 @@ def markdown(data: dict) -> str:
            "for comparison, the **posterior** `A^-1` (every term a noisy likelihood at its loss weight)."
            if data.get("covariance") == "error" else
            ". Recorded before the error covariance existed: the intervals below are the **posterior** `A^-1`'s "
-           "(every term a noisy likelihood at its loss weight), in the columns headed 'error cov.'.")
+           "(every term a noisy likelihood at its loss weight).")
         + " Trained with:",
         "",
         *[f"- {r['problem']}: {_recipe_text(r['recipe'])}" for r in data["rows"]],
@@ -206,8 +207,8 @@ def markdown(data: dict) -> str:
         "(the loss, not the coefficient's error, decides); the Laplace approximation describes the minimum "
         "the optimiser reached, so the intervals of a run stuck far from the minimum are not expected to hold.",
         "",
-        "| problem | intervals | error cov.: contain the truth | coverage | posterior: contain the truth | coverage | "
-        "converged runs | their coverage (error cov.) | median sd (error cov.) | median abs. error |",
+        f"| problem | intervals | {main}: contain the truth | coverage | posterior: contain the truth | coverage | "
+        f"converged runs | their coverage ({main}) | median sd ({main}) | median abs. error |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["rows"]:

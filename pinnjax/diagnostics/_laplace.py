@@ -104,7 +104,7 @@ def noise_free_terms(flat_loss, data_term: str) -> list[str]:
     from ..train._spec import active_terms
 
     terms = active_terms(flat_loss.state.problem, flat_loss.spec)
-    return [t.name for t in terms if t.name != data_term and not isinstance(t, Regularization)]
+    return [t.name for t in terms if t.name != data_term and not isinstance(t.condition, Regularization)]
 
 
 def unknown_positions(flat_loss) -> dict[str, np.ndarray]:
