@@ -31,8 +31,9 @@ the posterior ``A^-1`` less what the noise-free terms' fictitious noise would ad
 noise-free term it is the posterior ``A^-1``; with no prior it is the estimator's sandwich
 covariance ``A^-1 F A^-1``. (Weighting the noise-free terms by their own mean squared
 residual, or as hard constraints, made the sds of the trained estimate two to four times
-smaller than the spread of its error across seeds 100 to 119 of ``inverse_diffusion_noisy``:
-the estimate minimises the loss as weighted, not that posterior.)
+smaller than the spread of its error across seeds 100 to 106 of ``inverse_diffusion_noisy``,
+an exploratory check of seven seeds whose scripts were not kept: the estimate minimises the
+loss as weighted, not that posterior.)
 
 The covariance of the unknowns is their block of ``Sigma`` (the marginal). For a linear
 least-squares model ``y = X beta + noise`` with ``alpha -> 0`` this is
