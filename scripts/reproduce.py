@@ -326,6 +326,10 @@ def renderer(name: str):
     return getattr(importlib.import_module(module), function)
 
 
+# Tables made from several JSON files: name -> the JSON files (stems) it is generated from.
+COMBINED_TABLES = {"pinnacle_side_by_side": ("accuracy", "accuracy_pinnacle")}
+
+
 def generated(out: Path) -> tuple[dict[Path, str], list[str]]:
     """Every file the JSON in `out` determines, with its content, and the JSON files that have
     no renderer."""
@@ -341,9 +345,10 @@ def generated(out: Path) -> tuple[dict[Path, str], list[str]]:
         data_by_name[name] = data
         files[json_path] = json.dumps(data, indent=2) + "\n"
         files[json_path.with_suffix(".md")] = render(data)
-    if "accuracy" in data_by_name and "accuracy_pinnacle" in data_by_name:
-        files[out / "pinnacle_side_by_side.md"] = tables.render_pinnacle_side_by_side(
-            data_by_name["accuracy"], data_by_name["accuracy_pinnacle"], PUBLISHED, PUBLISHED_VANILLA)
+    for name, sources in COMBINED_TABLES.items():
+        if all(src in data_by_name for src in sources):
+            files[out / f"{name}.md"] = tables.render_pinnacle_side_by_side(
+                *(data_by_name[src] for src in sources), PUBLISHED, PUBLISHED_VANILLA)
     if out.resolve() == RESULTS.resolve() and README.exists():
         files[README] = readme_with_section(README.read_text(), tables.render_readme(data_by_name))
     return files, orphans
