@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 from test_train import _KILL_SCRIPT as TRAIN_KILL_SCRIPT
 from test_train import Heat1D, Poisson1D, _leaves_equal, kill_twice_and_finish
 
@@ -178,23 +179,33 @@ def _heat_batch(model: dict):
                                    {"embedding": {"type": "fourier", "features": 4, "scale": 1.0}}],
                          ids=["plain", "factorized", "fourier"])
 def test_residual_jacobian_and_gauss_newton_matrix_match_autodiff(model):
-    """J from per-point jacrev vs jax.jacfwd of the whole batched residual vector (another
-    autodiff path); J^T J vs the autodiff Gauss-Newton matrix; sum(r^2) is the weighted loss
-    and 2 J^T r its gradient. Float64: agreement to rounding (1e-10 relative)."""
+    """J from per-point jacrev vs jax.jacfwd of the whole batched residual vector
+    (`weighted_residuals`: another autodiff path); J^T J vs the autodiff Gauss-Newton matrix;
+    sum(r^2) is the weighted loss and 2 J^T r its gradient. Float64: agreement to rounding
+    (1e-10 relative). Each side is one jit-compiled program, as in the trainer's step (run op
+    by op, the nested autodiff took most of this test's time)."""
     with precision("float64"):
         spec, params, rest, points, weights = _heat_batch(model)
-        r, J, flat, unravel = weighted_residual_jacobian(spec, params, rest, points, weights)
+
+        def jacobian(method):
+            return jax.jit(lambda p: weighted_residual_jacobian(spec, p, rest, points, weights, method)[:3])(params)
+
+        r, J, flat = jacobian("jacrev")
+        unravel = ravel_pytree(params)[1]  # the map back the function returns (not an array)
+        assert jnp.array_equal(flat, ravel_pytree(params)[0])
 
         def r_of(f):
-            return weighted_residual_jacobian(spec, unravel(f), rest, points, weights)[0]
+            model_, problem_ = eqx.combine(unravel(f), rest)
+            return weighted_residuals(spec, problem_, model_, points, weights)
 
-        J_ref = jax.jacfwd(r_of)(flat)
+        np.testing.assert_allclose(r, r_of(flat), rtol=1e-13)  # the same residual vector
+        J_ref = jax.jit(jax.jacfwd(r_of))(flat)
         scale = jnp.max(jnp.abs(J_ref))
         assert J.shape == (24 + 6 + 6, flat.shape[0])
         assert jnp.max(jnp.abs(J - J_ref)) < 1e-10 * scale
         assert jnp.max(jnp.abs(J.T @ J - J_ref.T @ J_ref)) < 1e-10 * scale**2 * J.shape[0]
         # the Gauss-Newton family's `jacobian: kronecker` (dense layers in Kronecker form)
-        r_k, J_k, _, _ = weighted_residual_jacobian(spec, params, rest, points, weights, "kronecker")
+        r_k, J_k, _ = jacobian("kronecker")
         assert jnp.array_equal(r_k, r)
         assert jnp.max(jnp.abs(J_k - J_ref)) < 1e-10 * scale
 
@@ -203,8 +214,8 @@ def test_residual_jacobian_and_gauss_newton_matrix_match_autodiff(model):
             losses = term_losses(spec, problem_, model_, points, causal=False)
             return jnp.sum(jnp.asarray(spec.fixed_weights) * weights * losses)
 
-        assert jnp.allclose(r @ r, loss(flat), rtol=1e-12)
-        g = jax.grad(loss)(flat)
+        value, g = jax.jit(jax.value_and_grad(loss))(flat)
+        assert jnp.allclose(r @ r, value, rtol=1e-12)
         assert jnp.max(jnp.abs(2 * J.T @ r - g)) < 1e-10 * jnp.max(jnp.abs(g))
 
 
