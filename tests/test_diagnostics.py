@@ -43,7 +43,7 @@ def poisson2d():
     Hessian and residual Jacobian, and the two product operators."""
     with jax.enable_x64(True):
         fl = _flat_loss(PROBLEMS["poisson2d"]())
-        H = np.asarray(jax.hessian(fl.loss)(fl.flat))
+        H = np.asarray(jax.jit(jax.hessian(fl.loss))(fl.flat))
         J = np.asarray(fl.jacobian("jacrev"))
         ops = {kind: dg.curvature_operator(fl, kind) for kind in ("hessian", "gauss_newton")}
         return fl, H, J, ops
@@ -384,7 +384,7 @@ def test_diagnose_cli_writes_json_plots_and_training_records(tmp_path, capsys):
     sol = pj.load(run)
     with precision("float64"):
         fl = dg.flat_loss(make_spec(sol.problem, sol.config), sol._state)
-        exact = np.linalg.eigvalsh(np.asarray(jax.hessian(fl.loss)(fl.flat)))
+        exact = np.linalg.eigvalsh(np.asarray(jax.jit(jax.hessian(fl.loss))(fl.flat)))
     tol = 1e-8 * np.abs(exact).max()  # float64 rounding; the Krylov space is the whole space
     np.testing.assert_allclose(final["hessian"]["largest"], exact[::-1][:2], atol=tol)
     np.testing.assert_allclose(final["hessian"]["smallest"], exact[:2], atol=tol)

@@ -51,8 +51,12 @@ class FlatLoss:
         """``J = d r / d theta`` (N, P) by the trainer's residual Jacobian (jacrev per point or
         the Kronecker form, ``derivatives/_param_jacobian.py``)."""
         params, rest = split_params(self.state)
-        _, J, _, _ = weighted_residual_jacobian(self.spec, params, rest, self.state.points, self.state.weights, method)
-        return J
+
+        @eqx.filter_jit  # one compiled program: op by op, the per-point jacrev took seconds
+        def dense(params, rest, points, weights):
+            return weighted_residual_jacobian(self.spec, params, rest, points, weights, method)[1]
+
+        return dense(params, rest, self.state.points, self.state.weights)
 
     def problem(self, flat):
         """The problem with its unknowns taken from `flat`."""
