@@ -1,5 +1,6 @@
 """Every shipped config runs end to end for a few steps and writes a complete run folder."""
 
+import dataclasses
 import json
 import pathlib
 
@@ -25,11 +26,29 @@ def _size_override(path) -> str:
     return "model.blocks=1" if load_config(path).model.type in ("pirate", "resnet") else "model.depth=2"
 
 
+# A d = 1,000 config that is its d = 100 sibling with only `problem.params.dim` changed runs
+# the same code path with a wider first layer: its smoke run is marked slow (about 12 s of
+# compilation each); the sibling's smoke run covers the path by default, and
+# `test_d1000_configs_differ_from_their_d100_sibling_only_in_dim` checks the claim.
+D100_SIBLING = {name: name[: -len("1000")] + "100" for name in CONFIGS
+                if name.endswith("ball1000") and name[: -len("1000")] + "100" in CONFIGS}
+
+
 def test_every_config_is_smoke_tested():
     assert len(CONFIGS) >= 14
+    assert len(D100_SIBLING) == 3  # allen_cahn, poisson, sine_gordon on the 1,000-ball
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+def test_d1000_configs_differ_from_their_d100_sibling_only_in_dim():
+    for name, sibling in D100_SIBLING.items():
+        cfg, small = load_config(ROOT / "configs" / f"{name}.yaml"), load_config(ROOT / "configs" / f"{sibling}.yaml")
+        assert cfg.problem.params == {**small.problem.params, "dim": 1000}, name
+        assert small.problem.params["dim"] == 100, sibling
+        same_but_dim = dataclasses.replace(cfg, problem=dataclasses.replace(cfg.problem, params=small.problem.params))
+        assert same_but_dim == small, name
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in D100_SIBLING else n for n in CONFIGS])
 def test_config_smoke_run(name, tmp_path):
     out = tmp_path / "run"
     path = ROOT / "configs" / f"{name}.yaml"
