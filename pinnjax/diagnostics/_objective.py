@@ -51,12 +51,7 @@ class FlatLoss:
         """``J = d r / d theta`` (N, P) by the trainer's residual Jacobian (jacrev per point or
         the Kronecker form, ``derivatives/_param_jacobian.py``)."""
         params, rest = split_params(self.state)
-
-        @eqx.filter_jit  # one compiled program: op by op, the per-point jacrev took seconds
-        def dense(params, rest, points, weights):
-            return weighted_residual_jacobian(self.spec, params, rest, points, weights, method)[1]
-
-        return dense(params, rest, self.state.points, self.state.weights)
+        return _dense_jacobian(self.spec, params, rest, self.state.points, self.state.weights, method)
 
     def problem(self, flat):
         """The problem with its unknowns taken from `flat`."""
@@ -81,3 +76,15 @@ def flat_loss(spec: TrainSpec, state: TrainState) -> FlatLoss:
         for term, pts in zip(active_terms(problem, spec), state.points)
     )
     return FlatLoss(spec, state, flat, unravel, sizes)
+
+
+@eqx.filter_jit  # one compiled program per run structure: op by op, the per-point jacrev took seconds
+def _dense_jacobian(spec: TrainSpec, params, rest, points, weights, method: str) -> jax.Array:
+    return weighted_residual_jacobian(spec, params, rest, points, weights, method)[1]
+
+
+@eqx.filter_jit
+def compiled_residuals(spec: TrainSpec, state: TrainState, flat) -> jax.Array:
+    """`FlatLoss.residuals` of ``flat_loss(spec, state)`` as one compiled program, reused by
+    every state of the same structure."""
+    return flat_loss(spec, state).residuals(flat)
