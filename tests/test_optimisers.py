@@ -175,6 +175,12 @@ def _heat_batch(model: dict):
     return spec, params, rest, points, jnp.array([1.0, 2.0, 0.5])
 
 
+def _compiled_residual_jacobian(spec, params, rest, points, weights, method="jacrev"):
+    """``(r, J, flat)`` of `weighted_residual_jacobian` as one compiled program, as in the
+    trainer's step (run op by op, its per-point jacrev took seconds)."""
+    return jax.jit(lambda p: weighted_residual_jacobian(spec, p, rest, points, weights, method)[:3])(params)
+
+
 @pytest.mark.parametrize("model", [{}, {"factorization": {"mean": 0.5, "std": 0.1}},
                                    {"embedding": {"type": "fourier", "features": 4, "scale": 1.0}}],
                          ids=["plain", "factorized", "fourier"])
@@ -182,15 +188,11 @@ def test_residual_jacobian_and_gauss_newton_matrix_match_autodiff(model):
     """J from per-point jacrev vs jax.jacfwd of the whole batched residual vector
     (`weighted_residuals`: another autodiff path); J^T J vs the autodiff Gauss-Newton matrix;
     sum(r^2) is the weighted loss and 2 J^T r its gradient. Float64: agreement to rounding
-    (1e-10 relative). Each side is one jit-compiled program, as in the trainer's step (run op
-    by op, the nested autodiff took most of this test's time)."""
+    (1e-10 relative). Each side is one compiled program."""
     with precision("float64"):
         spec, params, rest, points, weights = _heat_batch(model)
 
-        def jacobian(method):
-            return jax.jit(lambda p: weighted_residual_jacobian(spec, p, rest, points, weights, method)[:3])(params)
-
-        r, J, flat = jacobian("jacrev")
+        r, J, flat = _compiled_residual_jacobian(spec, params, rest, points, weights)
         unravel = ravel_pytree(params)[1]  # the map back the function returns (not an array)
         assert jnp.array_equal(flat, ravel_pytree(params)[0])
 
@@ -205,7 +207,7 @@ def test_residual_jacobian_and_gauss_newton_matrix_match_autodiff(model):
         assert jnp.max(jnp.abs(J - J_ref)) < 1e-10 * scale
         assert jnp.max(jnp.abs(J.T @ J - J_ref.T @ J_ref)) < 1e-10 * scale**2 * J.shape[0]
         # the Gauss-Newton family's `jacobian: kronecker` (dense layers in Kronecker form)
-        r_k, J_k, _ = jacobian("kronecker")
+        r_k, J_k, _ = _compiled_residual_jacobian(spec, params, rest, points, weights, "kronecker")
         assert jnp.array_equal(r_k, r)
         assert jnp.max(jnp.abs(J_k - J_ref)) < 1e-10 * scale
 
@@ -231,7 +233,8 @@ def test_conjugate_gradient_direction_equals_the_cholesky_direction():
     with precision("float64"):
         spec, params, rest, points, weights = _heat_batch({})
         n, damping = 24 + 6 + 6, 1e-3  # residuals, damping
-        r, J, flat, unravel = weighted_residual_jacobian(spec, params, rest, points, weights)
+        r, J, flat = _compiled_residual_jacobian(spec, params, rest, points, weights)
+        unravel = ravel_pytree(params)[1]
 
         def residuals(f):
             model_, problem_ = eqx.combine(unravel(f), rest)
