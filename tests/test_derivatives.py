@@ -1062,6 +1062,7 @@ def test_jet_batch_and_vmapped_jet_agree_with_hessian_and_ensembles_work(strict_
     xs = jax.random.normal(kx, (5, d), dtype=jnp.float64)
     req = Request(first=(0,), contractions=((1.0, 1.0, 1.0),), third=(2,))
 
+    @eqx.filter_jit  # one compiled reference for the four models (op by op it took seconds)
     def reference(m, x):
         H = jax.hessian(m)(x)
         return jnp.trace(H, axis1=1, axis2=2)
