@@ -175,7 +175,7 @@ def test_errors_in_files_name_the_key(tmp_path, body, expected):
         (["model.embedding=[1]"], "key 'model.embedding': expected mapping or null"),
         (["problem.params=3"], "key 'problem.params': expected mapping, got int"),
         (["sampling.method=grid"], "key 'sampling.method': invalid value 'grid'"),
-        (["loss.balancing=ntk"], "key 'loss.balancing': invalid value 'ntk'"),
+        (["loss.balancing=softadapt"], "key 'loss.balancing': invalid value 'softadapt'"),
         (["model.dtype=float16"], "(allowed: float32, float64)"),
         (["sampling.interior=-5"], "key 'sampling.interior' must be positive, got -5"),
         (["model.width=0"], "key 'model.width' must be positive"),

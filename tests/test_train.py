@@ -502,6 +502,50 @@ def test_gradnorm_rad_and_friends_train(tmp_path):
     assert rows[0]["lr"] < rows[10]["lr"] and rows[-1]["lr"] < 1e-4  # warm-up, then cosine
 
 
+def test_ntk_traces_match_the_full_jacobian_and_weights_follow_them(tmp_path):
+    """NTK-trace balancing (Wang, Yu & Perdikaris 2022): each term's trace is the mean over its
+    points of ||d r / d theta||^2, checked against jax.jacrev of the whole batched residual
+    (float64); the weights are sum_j tr_j / tr_i; a training run with them logs them."""
+    from jax.flatten_util import ravel_pytree
+
+    from pinnjax.train._loss import NTK_TRACE_POINTS, ntk_weights, term_ntk_traces
+    from pinnjax.train._sampling import draw_points
+    from pinnjax.train._spec import active_terms
+    from pinnjax.train._state import split_params
+
+    with jax.enable_x64(True):
+        cfg = _cfg(model={"width": 8, "depth": 2, "dtype": "float64"}, sampling={"interior": 40})
+        problem = Poisson1D()
+        spec = make_spec(problem, cfg)
+        state = init_state(problem, spec, cfg.model, seed=0)
+        params, rest = split_params(state)
+        points = draw_points(spec, problem, jax.random.PRNGKey(1))
+        traces = term_ntk_traces(spec, params, rest, points)
+        flat, unravel = ravel_pytree(params)
+        expected = []
+        for term, pts in zip(active_terms(problem, spec), points):
+            def batched(fl, term=term, pts=pts[:NTK_TRACE_POINTS]):
+                model, prob = eqx.combine(unravel(fl), rest)
+                return term.residuals(prob, model, pts).reshape(-1)
+            J = jax.jacrev(batched)(flat)  # (points * components, P)
+            expected.append(jnp.sum(J**2) / pts[:NTK_TRACE_POINTS].shape[0])
+        np.testing.assert_allclose(traces, jnp.stack(expected), rtol=1e-10)
+        assert traces.shape == (2,) and bool(jnp.all(traces > 0))
+        w = ntk_weights(traces, jnp.ones(2), 0.0)
+        np.testing.assert_allclose(w, jnp.sum(traces) / traces, rtol=1e-12)
+
+    cfg = _cfg(train={"steps": 100}, loss={"balancing": "ntk", "balance_every": 25, "balance_momentum": 0.0})
+    m = fit(Poisson1D(), cfg, tmp_path / "ntk")
+    w = m["weights"]
+    # with momentum 0 the weights are sum_j tr_j / tr_i at the last balancing step, so the
+    # reciprocals sum to 1 (and neither is 1: the two kernels differ)
+    assert sum(1.0 / v for v in w.values()) == pytest.approx(1.0, rel=1e-5), w
+    assert all(v > 1.0 for v in w.values()), w
+    rows = read_history(tmp_path / "ntk")
+    assert len({r["weight_dirichlet"] for r in rows}) >= 3  # rebalanced every 25 steps
+    assert rows[-1]["loss_residual"] + rows[-1]["loss_dirichlet"] < rows[0]["loss_residual"] + rows[0]["loss_dirichlet"]
+
+
 def test_inverse_problem_learns_kappa(tmp_path):
     cfg = _cfg(model={"width": 32, "depth": 3}, train={"steps": 1500, "lbfgs_steps": 300, "checkpoint_every": 5000,
                                                       "scan_steps": 100, "log_every": 100},

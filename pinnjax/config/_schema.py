@@ -143,7 +143,7 @@ class SamplingConfig:
 class LossConfig:
     # Term name -> weight; terms not listed weigh 1.0.
     weights: dict[str, float] = _field({})
-    balancing: str = _field("none", choices=("none", "gradnorm"))
+    balancing: str = _field("none", choices=("none", "gradnorm", "ntk"))
     balance_every: int = _positive(100)
     balance_momentum: float = _field(0.9, min=0, max_lt=1)
     causal: bool = False

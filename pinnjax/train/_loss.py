@@ -1,5 +1,5 @@
-"""Loss terms and their weights: fixed, gradient-norm balancing (Wang et al. 2023) and
-causal weighting in time (Wang et al. 2024)."""
+"""Loss terms and their weights: fixed, gradient-norm balancing (Wang et al. 2023), NTK-trace
+balancing (Wang, Yu & Perdikaris 2022) and causal weighting in time (Wang et al. 2024)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,37 @@ def gradnorm_weights(grad_norms, old, momentum: float) -> jax.Array:
     new = jnp.where(ok, total / jnp.where(ok, grad_norms, 1.0), old)
     new = jnp.where(jnp.isfinite(new), new, old)
     return momentum * old + (1.0 - momentum) * new
+
+
+def ntk_weights(traces, old, momentum: float) -> jax.Array:
+    """``lambda_i = sum_j tr K_j / tr K_i`` (Wang, Yu & Perdikaris 2022, eq. 6.5, with the
+    per-point mean trace of each term's neural tangent kernel, as our terms are means),
+    smoothed like :func:`gradnorm_weights`, with the same guards. A term whose kernel is
+    small learns slowly under gradient descent; its weight lifts it to the average rate."""
+    return gradnorm_weights(traces, old, momentum)
+
+
+# Points per term whose per-point parameter gradients give the NTK trace: the trace is a mean
+# over points, so a random subset of the (randomly drawn) batch estimates it.
+NTK_TRACE_POINTS = 256
+
+
+def term_ntk_traces(spec: TrainSpec, params, rest, points) -> jax.Array:
+    """Mean over the first ``NTK_TRACE_POINTS`` points of each term of ``||d r(x) / d theta||^2``
+    (summed over residual components): the mean diagonal of the term's neural tangent kernel
+    ``K_ii = J_i J_i^T``, for every term. Per-point ``jax.jacrev``, vmapped over the points."""
+    flat, unravel = ravel_pytree(params)
+    model, problem = eqx.combine(params, rest)
+    out = []
+    for term, pts in zip(active_terms(problem, spec), points):
+
+        def one(fl, s, term=term):
+            m, pr = eqx.combine(unravel(fl), rest)
+            return term.residuals(pr, m, s[None]).astype(spec.jnp_dtype).reshape(-1)
+
+        J = jax.vmap(jax.jacrev(one), in_axes=(None, 0))(flat, pts[:NTK_TRACE_POINTS])  # (n, k, P)
+        out.append(jnp.mean(jnp.sum(J**2, axis=(1, 2))))
+    return jnp.stack(out)
 
 
 def term_grad_norms(loss_vector_fn, params) -> jax.Array:

@@ -18,6 +18,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from ._loss import (
     gradnorm_weights,
+    ntk_weights,
+    term_ntk_traces,
     term_grad_norms,
     term_losses,
     weighted_normal_equations,
@@ -123,6 +125,15 @@ def phase_step(spec: TrainSpec, state: TrainState, *, index: int):
                 state.step % spec.balance_every == 0,
                 lambda: gradnorm_weights(term_grad_norms(lambda q: losses_at(q, None), p), weights,
                                          spec.balance_momentum),
+                lambda: weights,
+            )
+
+    elif spec.balancing == "ntk":
+
+        def balance(p, weights):
+            return lax.cond(
+                state.step % spec.balance_every == 0,
+                lambda: ntk_weights(term_ntk_traces(spec, p, rest, points), weights, spec.balance_momentum),
                 lambda: weights,
             )
 
