@@ -520,14 +520,15 @@ def test_ntk_traces_match_the_full_jacobian_and_weights_follow_them(tmp_path):
         state = init_state(problem, spec, cfg.model, seed=0)
         params, rest = split_params(state)
         points = draw_points(spec, problem, jax.random.PRNGKey(1))
-        traces = term_ntk_traces(spec, params, rest, points)
+        # both sides compiled, as in the trainer's step (op by op they took seconds)
+        traces = jax.jit(lambda p: term_ntk_traces(spec, p, rest, points))(params)
         flat, unravel = ravel_pytree(params)
         expected = []
         for term, pts in zip(active_terms(problem, spec), points):
             def batched(fl, term=term, pts=pts[:NTK_TRACE_POINTS]):
                 model, prob = eqx.combine(unravel(fl), rest)
                 return term.residuals(prob, model, pts).reshape(-1)
-            J = jax.jacrev(batched)(flat)  # (points * components, P)
+            J = jax.jit(jax.jacrev(batched))(flat)  # (points * components, P)
             expected.append(jnp.sum(J**2) / pts[:NTK_TRACE_POINTS].shape[0])
         np.testing.assert_allclose(traces, jnp.stack(expected), rtol=1e-10)
         assert traces.shape == (2,) and bool(jnp.all(traces > 0))
