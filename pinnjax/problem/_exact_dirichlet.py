@@ -86,7 +86,7 @@ def dirichlet_values(problem) -> dict[str, dict]:
     condition that is not Dirichlet, or an output that has none."""
     out = {name: {} for name in problem.outputs}
     for c in problem.get_conditions():
-        label = c.name or type(c).__name__
+        label = c.name or c.default_name()
         if not isinstance(c, Dirichlet):
             raise ValueError(
                 f"condition {label!r} of {type(problem).__name__} is {type(c).__name__}, not Dirichlet: exact "
