@@ -15,7 +15,7 @@ from pinnjax.cli import main
 from pinnjax.config import ConfigError, config_from_dict
 from pinnjax.geometry import AbstractDomain, Ball, Box
 from pinnjax.train import make_spec
-from problems import Heat1D, Poisson2DC, PoissonBoltzmann2D
+from problems import Heat1D, Poisson2DC
 
 pytestmark = pytest.mark.usefixtures("strict_jax")
 
@@ -51,60 +51,55 @@ def _vmap(fn, xs):
     return np.asarray(jax.vmap(fn)(xs))
 
 
-def _away_from_corners(domain, xs, parts, gap):
-    """Points whose distance to every other part exceeds `gap` (the R0 functions are only
-    first-order normalised away from where two surfaces meet)."""
-    keep = np.ones(xs.shape[0], bool)
-    for part in parts:
-        keep &= _vmap(lambda x, part=part: domain.part_distance(x, part), xs) > gap
-    return xs[keep]
+def _part_values(parts):
+    """Dirichlet data per part: a function of x on every other part, constants between."""
+    return {part: (lambda x, k=k: jnp.sin(x[0] + k) + x[1] ** 2) if k % 2 else float(k) for k, part in enumerate(parts)}
+
+
+def _probe(domain, parts):
+    """Per point, in one compiled pass: the signed distance, its gradient just inside (1e-10
+    along the inward normal: a Polygon's distance is signed by membership, so only one-sided
+    gradients exist on its boundary), the outward normal, every part's distance, and the
+    constraint's (g, D) for the data of `_part_values`."""
+    constraint = pj.exact_dirichlet(domain, _part_values(parts))
+
+    def one(x):
+        n = domain.normal(x)
+        return (domain.distance(x), jax.grad(domain.distance)(x - 1e-10 * n), n,
+                jnp.stack([domain.part_distance(x, part) for part in parts])) + constraint(x)
+
+    return jax.jit(jax.vmap(one))
 
 
 @pytest.mark.parametrize("name", DOMAINS)
-def test_distance_zero_on_every_part_positive_inside_normalised(name, key):
+def test_distances_and_interpolated_data_on_every_part(name, key):
     domain, parts = DOMAINS[name][0](), DOMAINS[name][1]
-    inside = domain.sample_interior(key, 400)
-    assert np.all(_vmap(domain.distance, inside) > 0)
+    values = _part_values(parts)
+    probe = _probe(domain, parts)
+    D, _, _, phis, g, D_c = map(np.asarray, probe(domain.sample_interior(key, 400)))
+    assert np.all(D > 0) and np.all(phis > 0) and np.all(D_c > 0) and np.all(np.isfinite(g))
     for i, part in enumerate(parts):
         xb = domain.sample_boundary(jax.random.fold_in(key, i), 200, part=part)
-        np.testing.assert_allclose(_vmap(domain.distance, xb), 0.0, atol=ROUND_OFF, err_msg=part)
-        # the part's own distance: zero on it, positive inside, positive on the other parts
-        np.testing.assert_allclose(_vmap(lambda x: domain.part_distance(x, part), xb), 0.0, atol=ROUND_OFF)
-        assert np.all(_vmap(lambda x: domain.part_distance(x, part), inside) > 0), part
-        others = [p for p in parts if p != part]
-        smooth = _away_from_corners(domain, np.asarray(xb), others, 0.05)
-        assert smooth.shape[0] > 50, part
-        # |grad distance| = 1 on the boundary away from corners (first-order normalisation)
-        norms = np.linalg.norm(_vmap(jax.grad(domain.distance), jnp.asarray(smooth)), axis=1)
-        np.testing.assert_allclose(norms, 1.0, atol=1e-9, err_msg=part)
-        # outward: the distance decreases along the outward normal
-        normals = _vmap(domain.normal, jnp.asarray(smooth))
-        grads = _vmap(jax.grad(domain.distance), jnp.asarray(smooth))
-        np.testing.assert_allclose(np.sum(grads * normals, axis=1), -1.0, atol=1e-9, err_msg=part)
-        for other in others:
-            far = _away_from_corners(domain, np.asarray(xb), [other], 0.05)
-            assert np.all(_vmap(lambda x, o=other: domain.part_distance(x, o), jnp.asarray(far)) > 0.05 / 4)
+        D, grad, normal, phis, g, D_c = map(np.asarray, probe(xb))
+        np.testing.assert_allclose(D, 0.0, atol=ROUND_OFF, err_msg=part)
+        np.testing.assert_allclose(D_c, 0.0, atol=ROUND_OFF, err_msg=part)
+        np.testing.assert_allclose(phis[:, i], 0.0, atol=ROUND_OFF, err_msg=part)  # the part's own distance
+        want = np.asarray(jax.vmap(lambda x: jnp.asarray(values[part](x) if callable(values[part]) else values[part]))(xb))
+        # g is off by phi_i / phi_j ~ 1e-16 / (distance to the nearest other part) at worst
+        np.testing.assert_allclose(g, want, atol=1e-9, err_msg=part)
+        # away from where this part meets another (> 0.05 from it), the other parts' distances are
+        # positive, and grad D = -normal (first-order normalisation: the R0 functions are only
+        # normalised away from corners; 1e-10 inside, the gradient turns by ~1e-10 / (distance
+        # to a corner), and the seeds are fixed)
+        others = np.delete(phis, i, axis=1)
+        smooth = np.all(others > 0.05, axis=1)
+        assert smooth.sum() > 50, part
+        np.testing.assert_allclose(grad[smooth], -normal[smooth], atol=1e-5, err_msg=part)
     # outside the domain the signed distance is negative
     lo, hi = domain.bbox()
     box = jax.random.uniform(key, (2000, 2), jnp.float64, lo - 0.5, hi + 0.5)
     out = np.asarray(box)[~_vmap(domain.contains, box)]
     assert out.shape[0] > 100 and np.all(_vmap(domain.distance, jnp.asarray(out)) < 0)
-
-
-@pytest.mark.parametrize("name", DOMAINS)
-def test_interpolated_data_equal_each_part_value(name, key):
-    domain, parts = DOMAINS[name][0](), DOMAINS[name][1]
-    values = {part: (lambda x, k=k: jnp.sin(x[0] + k) + x[1] ** 2) if k % 2 else float(k) for k, part in enumerate(parts)}
-    constraint = pj.exact_dirichlet(domain, values)
-    for i, part in enumerate(parts):
-        xb = domain.sample_boundary(jax.random.fold_in(key, i), 200, part=part)
-        g, D = jax.vmap(constraint)(xb)
-        want = jax.vmap(lambda x: jnp.asarray(values[part](x) if callable(values[part]) else values[part]))(xb)
-        # off by phi_i / phi_j ~ 1e-16 / (distance to the nearest other part) at worst
-        np.testing.assert_allclose(g, want, atol=1e-9, err_msg=part)
-        np.testing.assert_allclose(D, 0.0, atol=ROUND_OFF, err_msg=part)
-    g, D = jax.vmap(constraint)(domain.sample_interior(key, 400))
-    assert np.all(np.isfinite(g)) and np.all(np.asarray(D) > 0)
 
 
 def test_interpolation_at_a_corner_where_two_parts_meet():
@@ -130,7 +125,7 @@ class _UnionProblem(pj.Problem):
         return d.lap_u
 
 
-@pytest.mark.parametrize("make", [Poisson2DC, PoissonBoltzmann2D, _UnionProblem])
+@pytest.mark.parametrize("make", [Poisson2DC, _UnionProblem])
 def test_solution_jet_through_the_engine_equals_autodiff(make, key):
     """u = g + D * network: the engine's value, u_x and lap_u (network by the forward pass,
     g and D through Leibniz) equal jax.hessian of the composed function at interior points."""
@@ -150,11 +145,6 @@ def test_solution_jet_through_the_engine_equals_autodiff(make, key):
     np.testing.assert_allclose(d["u"], jax.vmap(u)(xs), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(d["u_x"], jax.vmap(jax.grad(u))(xs)[:, 0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(d["lap_u"], jnp.trace(H, axis1=1, axis2=2), rtol=1e-9, atol=1e-10)
-    # and the data hold on each part whatever the network
-    for c in problem.get_conditions():
-        xb = problem.domain.sample_boundary(key, 64, part=c.part)
-        want = jax.vmap(lambda x, c=c: jnp.asarray(c.value(x) if callable(c.value) else c.value))(xb)
-        np.testing.assert_allclose(problem.predict(net, xb)[:, 0], want, atol=1e-9)
 
 
 def test_hard_constraint_drops_the_dirichlet_terms_and_names_bad_problems():

@@ -300,8 +300,15 @@ def test_polygon(vertices):
         # Not on a non-adjacent edge (edges only meet at shared vertices).
         if k > 3:
             assert not on[(i + 2) % k].any()
-    with pytest.raises(NotImplementedError, match="distance"):
-        poly.distance(jnp.zeros(2))
+    # signed distance: 0 on the edges (float32 rounding), positive inside, negative outside
+    assert np.allclose(distances(poly, xb), 0.0, atol=1e-5)
+    assert np.all(distances(poly, x) > 0)
+    outside = jnp.array([[1.5, 1.5], [-0.5, 0.5], [0.5, -0.5]])
+    assert np.all(distances(poly, outside) < 0)
+    # first-order normalised: slope 1 across the middle of edge0 (float32 rounding)
+    p0, p1 = np.asarray(vertices[0], np.float32), np.asarray(vertices[1], np.float32)
+    mid = jnp.asarray(0.5 * (p0 + p1)) - 1e-5 * poly.normal(jnp.asarray(0.5 * (p0 + p1)))
+    assert abs(float(jnp.linalg.norm(jax.grad(poly.distance)(mid))) - 1.0) < 1e-3
 
 
 def test_polygon_membership_and_measure():
