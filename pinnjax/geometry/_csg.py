@@ -22,6 +22,12 @@ acceptance rates of the interior (at construction) and of each boundary part
 set the static oversampling and give the estimates returned by `volume` and
 `boundary_measure`. An interior estimate of zero raises ValueError
 ("empty interior").
+
+`distance` combines the operands' signed distances with R0 functions (`_rfunctions.py`):
+Difference `a ^ -b`, Union `a v b`, Intersection `a ^ b`. `part_distance` of a part is the
+R0 conjunction of the (unsigned) distances of the operand parts it means; in a Union each is
+trimmed by the other operand (`trim(piece, -other.distance)`), since an operand's surface
+inside the other operand is interior to the union.
 """
 
 from __future__ import annotations
