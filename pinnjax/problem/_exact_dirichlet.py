@@ -27,9 +27,8 @@ from ._conditions import Dirichlet, _value_at
 def exact_dirichlet(domain, values: dict):
     """``x -> (g, D)`` for ``u = g + D * network`` with ``u = values[part]`` on each boundary
     part (None or "boundary": the whole boundary). A value is a number or a function of one
-    point. Usable as ``Problem.constraint``::
+    point. As a problem's hard constraint::
 
-        constraint = pj.exact_dirichlet(domain, {"outer": 1.0, "inner": 0.0})
         def constraint(self, x):
             return pj.exact_dirichlet(self.domain, {"outer": 1.0, "inner": 0.0})(x)
 
