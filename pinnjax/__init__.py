@@ -24,6 +24,7 @@ from .geometry import TimeInterval as TimeInterval
 from .geometry import Union as Union
 from .nn import MLP as MLP
 from .problem import Dirichlet as Dirichlet
+from .problem import exact_dirichlet as exact_dirichlet
 from .problem import Initial as Initial
 from .problem import Neumann as Neumann
 from .problem import Periodic as Periodic
@@ -32,6 +33,7 @@ from .problem import Problem as Problem
 from .problem import Robin as Robin
 from .problem import UndeclaredDerivativeError as UndeclaredDerivativeError
 from .problem import unknown as unknown
+from .problem import with_exact_dirichlet as with_exact_dirichlet
 
 
 def _zoo_from_checkout():

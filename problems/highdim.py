@@ -11,8 +11,8 @@ with ``c`` standard normal draws (seed 0) minus their mean. Uniform points of a 
 coordinates of size ``1/sqrt(d)``, so ``phi_i ~ 1 + x_i + x_{i+1}``: with ``sum c_i = 0`` the
 constant ``sin(1) sum c_i`` drops out and ``w ~ cos(1) sum_i (c_i + c_{i-1}) x_i`` is of order
 one at every d (it does not collapse to a constant or to zero as d grows). ``u* = 0`` on the
-sphere, which the hard constraint ``u = distance(x) * network(x)`` (``Ball.distance = 1 -
-|x|^2``) satisfies exactly, so there is no boundary loss.
+sphere, which the hard constraint ``u = (1 - |x|^2) * network(x)`` (twice the unit ball's
+``distance``) satisfies exactly, so there is no boundary loss.
 
 The source terms use the closed form of the Laplacian (O(d) per point):
 ``lap u* = D lap w - 4 x . grad w - 2 d w`` with ``D = 1 - |x|^2`` and
@@ -72,7 +72,7 @@ class _UnitBallProblem(pj.Problem):
         return pj.Ball([0.0] * self.dim, 1.0)
 
     def constraint(self, x):
-        return jnp.zeros((), x.dtype), self.domain.distance(x)
+        return jnp.zeros((), x.dtype), 1.0 - jnp.sum(x * x)
 
     def _exact_and_laplacian(self, x):
         c = jnp.asarray(coefficients(self.dim), x.dtype)

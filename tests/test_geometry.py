@@ -187,7 +187,9 @@ def test_interval():
     np.testing.assert_array_equal(dom.normal(jnp.array([-1.0])), [-1.0])
     np.testing.assert_array_equal(distances(dom, both), 0.0)
     assert np.all(distances(dom, x) > 0)
-    assert np.isclose(dom.distance(jnp.array([0.5])), 1.0)  # normalised to 1 at the midpoint
+    # (x + 1)(2 - x) / 3: slope +1 / -1 at the ends (first-order normalised), 3/4 at the midpoint
+    assert np.isclose(dom.distance(jnp.array([0.5])), 0.75)
+    np.testing.assert_allclose([jax.grad(dom.distance)(jnp.array([e]))[0] for e in (-1.0, 2.0)], [1.0, -1.0])
     assert not dom.contains(jnp.array([2.01])) and dom.contains(jnp.array([2.0]))
 
 
@@ -208,10 +210,10 @@ def test_box_sampling_and_parts(dim):
     xb = box.sample_boundary(KEY, 1000)
     assert on_part_all(box, xb, "boundary").all()
     check_normals(box, xb)
-    # distance: 0 on the boundary, in (0, 1] inside.
+    # distance: 0 on the boundary, positive inside, at most the inscribed radius.
     assert np.allclose(distances(box, xb), 0.0, atol=1e-6)
     d_in = distances(box, x)
-    assert np.all(d_in > 0) and np.all(d_in <= 1 + 1e-6)
+    assert np.all(d_in > 0) and np.all(d_in <= 0.5 * min(u - lo for lo, u in zip(lower, upper)) + 1e-6)
 
 
 def test_box_boundary_proportional_to_measure():
@@ -298,8 +300,15 @@ def test_polygon(vertices):
         # Not on a non-adjacent edge (edges only meet at shared vertices).
         if k > 3:
             assert not on[(i + 2) % k].any()
-    with pytest.raises(NotImplementedError, match="distance"):
-        poly.distance(jnp.zeros(2))
+    # signed distance: 0 on the edges (float32 rounding), positive inside, negative outside
+    assert np.allclose(distances(poly, xb), 0.0, atol=1e-5)
+    assert np.all(distances(poly, x) > 0)
+    outside = jnp.array([[1.5, 1.5], [-0.5, 0.5], [0.5, -0.5]])
+    assert np.all(distances(poly, outside) < 0)
+    # first-order normalised: slope 1 across the middle of edge0 (float32 rounding)
+    p0, p1 = np.asarray(vertices[0], np.float32), np.asarray(vertices[1], np.float32)
+    mid = jnp.asarray(0.5 * (p0 + p1)) - 1e-5 * poly.normal(jnp.asarray(0.5 * (p0 + p1)))
+    assert abs(float(jnp.linalg.norm(jax.grad(poly.distance)(mid))) - 1.0) < 1e-3
 
 
 def test_polygon_membership_and_measure():
@@ -464,8 +473,9 @@ def test_spacetime():
         check_normals(dom, pts)
     with pytest.raises(ValueError, match=r"unknown boundary part 'top'.*initial"):
         dom.sample_boundary(KEY, 4, part="top")
-    with pytest.raises(NotImplementedError):
-        dom.distance(jnp.zeros(3))
+    # the spatial (CSG) distance: 0 on the lateral boundary, positive inside
+    np.testing.assert_allclose(distances(dom, jnp.asarray(xb)), 0.0, atol=1e-6)
+    assert np.all(distances(dom, x) > 0)
 
 
 def test_spacetime_interval_distance():

@@ -25,7 +25,8 @@ def _unit_vectors(u):
 class Ball(AbstractDomain):
     """The closed ball |x - center| <= radius (a disk in 2-D).
 
-    Boundary part: "sphere". `distance(x) = (r^2 - |x - c|^2) / r^2`.
+    Boundary part: "sphere". `distance(x) = (r^2 - |x - c|^2) / (2 r)`: signed, slope 1
+    across the sphere.
     """
 
     center: tuple[float, ...] = eqx.field(static=True)
@@ -78,7 +79,11 @@ class Ball(AbstractDomain):
     def distance(self, x):
         x = jnp.asarray(x)
         r2 = jnp.sum((x - self._c(x.dtype)) ** 2)
-        return (self.radius**2 - r2) / self.radius**2
+        return (self.radius**2 - r2) / (2.0 * self.radius)
+
+    def _part_distance(self, x, part):
+        del part  # "sphere" is the whole boundary
+        return jnp.abs(self.distance(x))
 
     def volume(self) -> float:
         d = self.dim

@@ -163,7 +163,15 @@ class AbstractDomain(eqx.Module):
 
     @abc.abstractmethod
     def distance(self, x):
-        """Smooth approximate distance: 0 on the boundary, > 0 inside."""
+        """Signed approximate distance: > 0 inside, 0 on the boundary, < 0 outside,
+        normalised to first order (|grad| = 1 on the boundary away from corners); see
+        `_rfunctions.py`."""
+
+    def _part_distance(self, x, part: str):
+        """`part_distance` for a canonical part name; domains with named parts override it."""
+        if part == "boundary":
+            return jnp.abs(self.distance(x))
+        raise NotImplementedError(f"{type(self).__name__} has no distance to its boundary part {part!r}")
 
     @abc.abstractmethod
     def volume(self) -> float:
@@ -240,6 +248,12 @@ class AbstractDomain(eqx.Module):
     def on_part(self, x, part=None, tol: float = 1e-6):
         """Whether x lies on boundary part `part` (None: whole boundary)."""
         return self._on_part(jnp.asarray(x), self._canon_part(part), tol)
+
+    def part_distance(self, x, part=None):
+        """Unsigned approximate distance from x to boundary part `part` (None: the whole
+        boundary): >= 0, zero exactly on that part, first-order normalised there. The
+        building block of `pinnjax.exact_dirichlet`."""
+        return self._part_distance(jnp.asarray(x), self._canon_part(part))
 
     def sample_interior(self, key, n: int, *, method: str = "uniform"):
         """`n` points in the interior, shape (n, dim)."""

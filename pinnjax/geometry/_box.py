@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._base import AbstractDomain, as_float_tuple, check_names, float_dtype
+from ._rfunctions import conjunction_all, slab, trim
 
 
 class Box(AbstractDomain):
@@ -17,8 +18,9 @@ class Box(AbstractDomain):
 
     Boundary parts: "<name>_min" and "<name>_max" for each coordinate name
     (default "x_min", "x_max", "y_min", ...); in 1-D "left"/"right" are
-    accepted as aliases. `distance(x) = prod_k (x_k - a_k)(b_k - x_k) / (L_k/2)^2`,
-    which is 1 at the centre and 0 on every face.
+    accepted as aliases. `distance(x)` is the R0 conjunction (`_rfunctions.py`) of the
+    slabs `(x_k - a_k)(b_k - x_k) / L_k`: signed, 0 on every face, slope 1 across a face
+    away from its edges. A face's `part_distance` is the plane's distance trimmed to the face.
     """
 
     lower: tuple[float, ...] = eqx.field(static=True)
@@ -89,11 +91,21 @@ class Box(AbstractDomain):
         axis, side = jnp.divmod(jnp.argmin(gaps), 2)
         return jax.nn.one_hot(axis, self.dim, dtype=float_dtype()) * (2.0 * side - 1.0)
 
+    def _slabs(self, x, axes):
+        return [slab(x[k], self.lower[k], self.upper[k]) for k in axes]
+
     def distance(self, x):
-        x = jnp.asarray(x)
-        lo, hi = self.bbox()
-        half = 0.5 * (hi - lo)
-        return jnp.prod((x - lo) * (hi - x) / half**2)
+        return conjunction_all(self._slabs(jnp.asarray(x), range(self.dim)))
+
+    def _part_distance(self, x, part):
+        if part == "boundary":
+            return jnp.abs(self.distance(x))
+        axis, side = self._face(part)
+        plane = x[axis] - (self.lower, self.upper)[side][axis]
+        if self.dim == 1:
+            return jnp.abs(plane)
+        # The face is the part of the plane inside the other axes' slabs.
+        return trim(plane, conjunction_all(self._slabs(x, [k for k in range(self.dim) if k != axis])))
 
     def volume(self) -> float:
         return math.prod(self._lengths)

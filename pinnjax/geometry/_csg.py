@@ -22,6 +22,12 @@ acceptance rates of the interior (at construction) and of each boundary part
 set the static oversampling and give the estimates returned by `volume` and
 `boundary_measure`. An interior estimate of zero raises ValueError
 ("empty interior").
+
+`distance` combines the operands' signed distances with R0 functions (`_rfunctions.py`):
+Difference `a ^ -b`, Union `a v b`, Intersection `a ^ b`. `part_distance` of a part is the
+R0 conjunction of the (unsigned) distances of the operand parts it means; in a Union each is
+trimmed by the other operand (`trim(piece, -other.distance)`), since an operand's surface
+inside the other operand is interior to the union.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._base import AbstractDomain, check_names, float_dtype
+from ._rfunctions import conjunction, conjunction_all, disjunction, trim
 
 _N_ESTIMATE = 4096  # points used for acceptance-rate estimates
 
@@ -191,11 +198,39 @@ class AbstractCSG(AbstractDomain):
         n = normals[jnp.argmax(on)]
         return jnp.where(self.contains(x + self._delta * n), -n, n)
 
+    @abc.abstractmethod
+    def _combine(self, a, b):
+        """The R-function of this operation on the operands' signed distances."""
+
     def distance(self, x):
-        raise NotImplementedError(
-            f"{type(self).__name__}.distance is not implemented; hard constraints "
-            "need Interval, Box or Ball (or write a problem-specific distance)"
-        )
+        """R-function of the operands' signed distances (`_rfunctions.py`)."""
+        x = jnp.asarray(x)
+        return self._combine(self.a.distance(x), self.b.distance(x))
+
+    def _part_distance(self, x, part):
+        if part == "boundary":
+            return jnp.abs(self.distance(x))
+        # The operand parts this name means, as in `_sources`.
+        la, lb = self.labels
+        pieces = []
+        for op, label, other in ((self.a, la, self.b), (self.b, lb, self.a)):
+            if part == label:
+                sub = "boundary"
+            elif part.startswith(label + "."):
+                sub = op._canon_part(part[len(label) + 1 :])
+            elif part in _base_parts(op) and part not in (la, lb):
+                sub = op._canon_part(part)
+            else:
+                continue
+            pieces.append(self._trimmed(op._part_distance(x, sub), other.distance(x)))
+        # Zero where any piece is zero; R0 conjunction of unsigned values stays >= 0.
+        return conjunction_all(pieces)
+
+    def _trimmed(self, piece, other_distance):
+        """An operand's part distance, cut to where that part bounds the result: only a union
+        needs it (an operand's surface inside the other operand is interior to the union)."""
+        del other_distance
+        return piece
 
     def volume(self) -> float:
         """Estimate: bounding-box volume times the estimated acceptance rate."""
@@ -283,6 +318,9 @@ class Difference(AbstractCSG):
     def _contains(self, x, slack):
         return self.a._contains(x, slack) & ~self.b._contains(x, -slack)
 
+    def _combine(self, a, b):
+        return conjunction(a, -b)  # A minus B = A and (not B)
+
 
 class Union(AbstractCSG):
     """`a | b`: points in a or b. See `AbstractCSG` for part names."""
@@ -294,6 +332,12 @@ class Union(AbstractCSG):
     def _contains(self, x, slack):
         return self.a._contains(x, slack) | self.b._contains(x, slack)
 
+    def _combine(self, a, b):
+        return disjunction(a, b)
+
+    def _trimmed(self, piece, other_distance):
+        return trim(piece, -other_distance)  # keep the piece outside the other operand
+
 
 class Intersection(AbstractCSG):
     """`a & b`: points in both a and b. See `AbstractCSG` for part names."""
@@ -304,6 +348,9 @@ class Intersection(AbstractCSG):
 
     def _contains(self, x, slack):
         return self.a._contains(x, slack) & self.b._contains(x, slack)
+
+    def _combine(self, a, b):
+        return conjunction(a, b)
 
 
 @functools.lru_cache(maxsize=256)

@@ -8,6 +8,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ._base import AbstractDomain, check_names, float_dtype
+from ._rfunctions import slab
 
 
 def _check_interval(lo, hi, what: str) -> tuple[float, float]:
@@ -46,9 +47,15 @@ def _normal_1d(lo, hi, x):
 
 
 def _distance_1d(lo, hi, x):
-    # (x - lo)(hi - x) normalised to 1 at the midpoint.
-    half = 0.5 * (hi - lo)
-    return (x[0] - lo) * (hi - x[0]) / half**2
+    return slab(x[0], lo, hi)
+
+
+def _part_distance_1d(lo, hi, ends, x, part):
+    if part == ends[0]:
+        return jnp.abs(x[0] - lo)
+    if part == ends[1]:
+        return jnp.abs(hi - x[0])
+    return jnp.abs(_distance_1d(lo, hi, x))
 
 
 def _interior_map_1d(lo, hi, u):
@@ -70,7 +77,7 @@ class Interval(AbstractDomain):
 
     Boundary parts: "left" (x = a) and "right" (x = b); "<name>_min" /
     "<name>_max" (e.g. "x_min") are accepted as aliases.
-    `distance(x) = (x - a)(b - x) / ((b - a)/2)^2`.
+    `distance(x) = (x - a)(b - x) / (b - a)`: slope 1 at both ends (signed, normalised).
     """
 
     a: float = eqx.field(static=True)
@@ -107,6 +114,9 @@ class Interval(AbstractDomain):
 
     def distance(self, x):
         return _distance_1d(self.a, self.b, jnp.asarray(x))
+
+    def _part_distance(self, x, part):
+        return _part_distance_1d(self.a, self.b, self._own_parts, x, part)
 
     def volume(self) -> float:
         return self.b - self.a
@@ -167,6 +177,9 @@ class TimeInterval(AbstractDomain):
 
     def distance(self, x):
         return _distance_1d(self.t0, self.t1, jnp.asarray(x))
+
+    def _part_distance(self, x, part):
+        return _part_distance_1d(self.t0, self.t1, self._own_parts, x, part)
 
     def time_distance(self, t):
         """(t - t0) / (t1 - t0): 0 at the initial time, 1 at the final time."""

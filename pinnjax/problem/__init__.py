@@ -14,3 +14,6 @@ from ._unknowns import unknown as unknown
 from ._unknowns import unknown_names as unknown_names
 from ._unknowns import unknowns_filter as unknowns_filter
 from ._unknowns import Regularization as Regularization
+from ._exact_dirichlet import exact_dirichlet as exact_dirichlet
+from ._exact_dirichlet import is_exact_dirichlet as is_exact_dirichlet
+from ._exact_dirichlet import with_exact_dirichlet as with_exact_dirichlet

@@ -17,7 +17,7 @@ from ..data import l2_relative_error, max_abs_error
 from ..io import read_checkpoint_info, write_json
 from ._model import precision
 from ._resume import load_newest_state
-from ._spec import make_spec
+from ._spec import constrained_problem, make_spec
 from ._state import TrainState, load_state
 
 EVAL_SEED = 20240101  # the fixed key of the evaluation points (problems with exact solutions)
@@ -114,6 +114,7 @@ def load_run_state(problem, cfg, run_dir, *, checkpoint=None) -> tuple[TrainStat
     """The TrainState in the latest checkpoint of ``run_dir/checkpoints`` (or `checkpoint`)
     and its header. `problem` and `cfg` must be the ones the run was made with."""
     ckpt_dir = pathlib.Path(os.fspath(run_dir)) / "checkpoints"
+    problem = constrained_problem(problem, cfg)
     with precision(cfg.model.dtype):
         spec = make_spec(problem, cfg)
         load = lambda p: load_state(p, problem, spec, cfg.model, seed=cfg.seed)  # noqa: E731

@@ -35,7 +35,7 @@ from ._model import precision
 from ._phases import phase_index
 from ._plots import make_plots
 from ._resume import load_newest_state
-from ._spec import TrainSpec, learning_rate, make_spec
+from ._spec import TrainSpec, constrained_problem, learning_rate, make_spec
 from ._state import TrainState, init_state, load_state, split_params, structure
 from ._step import phase_chunk, start_phase
 
@@ -177,6 +177,7 @@ def _fit(problem, cfg, run_dir, resume, progress):
     from ..diagnostics._plots import plot_extremes, plot_uncertainty
 
     problem.check()
+    problem = constrained_problem(problem, cfg)
     mesh = make_mesh(cfg.distributed)
     spec = dataclasses.replace(make_spec(problem, cfg), mesh=mesh,
                                matmul_precision=resolve_matmul_precision(cfg.model.matmul_precision))

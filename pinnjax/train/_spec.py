@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from ..config import ConfigError, RunConfig
 from ..derivatives import Estimator
+from ..problem import Dirichlet, is_exact_dirichlet
 from ._phases import Phase, phase_index, phases_from_config
 
 
@@ -73,6 +74,22 @@ class TrainSpec:
         return jnp.float64 if self.dtype == "float64" else jnp.float32
 
 
+def constrained_problem(problem, cfg: RunConfig):
+    """The problem as a run trains it: with ``model.hard_constraint`` and no ``constraint`` of
+    its own, its Dirichlet conditions imposed exactly (``with_exact_dirichlet``)."""
+    from ..problem import with_exact_dirichlet
+
+    if not cfg.model.hard_constraint or problem.has_constraint:
+        return problem
+    try:
+        return with_exact_dirichlet(problem)
+    except ValueError as exc:
+        raise ConfigError(
+            f"key 'model.hard_constraint' is true but {type(problem).__name__} defines no "
+            f"constraint(self, x) -> (g, D), and none can be built from its conditions: {exc}"
+        ) from None
+
+
 def make_spec(problem, cfg: RunConfig) -> TrainSpec:
     """Validate the config against the problem and freeze what the step needs."""
     s, lc, t = cfg.sampling, cfg.loss, cfg.train
@@ -88,9 +105,13 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
         raise ConfigError(
             f"key 'loss.weights' names unknown term(s) {unknown}; this problem's terms are {names}{hint}"
         )
+    problem = constrained_problem(problem, cfg)
+    exact_terms = is_exact_dirichlet(problem)  # its Dirichlet terms are zero: not trained
     per_kind = {"interior": s.interior, "boundary": s.boundary, "initial": s.initial}
     kept = []
     for term in terms:
+        if exact_terms and isinstance(term.condition, Dirichlet):
+            continue
         if term.kind == "data":
             n = int(getattr(term.condition, "batch", None) or s.interior)  # data terms pick their own points
         elif term.kind in per_kind:
@@ -102,11 +123,6 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
         kept.append((term, n))
     if not kept:
         raise ConfigError("no loss terms left: every sampling count (sampling.interior, .boundary, .initial) is 0")
-    if cfg.model.hard_constraint and not problem.has_constraint:
-        raise ConfigError(
-            f"key 'model.hard_constraint' is true but {type(problem).__name__} defines no "
-            "constraint(self, x) -> (g, D)"
-        )
     time_axis, time_bounds = problem.time_axis, None
     if lc.causal:
         if time_axis is None:

@@ -1,0 +1,146 @@
+"""Exact Dirichlet conditions: ``u = g + D * network`` built from Dirichlet data per boundary
+part, on any domain whose parts have distance functions (Interval, Box, Ball and their CSG
+combinations; see ``pinnjax/geometry/_rfunctions.py``).
+
+With part distances ``phi_1..phi_m`` (each >= 0, zero exactly on its part) and values
+``g_1..g_m``, the transfinite interpolation (Rvachev; Sukumar & Srivastava, CMAME 2022)
+
+    g = sum_i g_i w_i,   w_i = prod_{j != i} phi_j / sum_k prod_{j != k} phi_j
+
+equals ``g_i`` on part ``i`` (there every other weight has the factor ``phi_i = 0``), and
+``D = phi_1 ^ ... ^ phi_m`` (R0 conjunction) is zero on every part and positive elsewhere in
+the domain. For the two labels of a ``Difference`` this ``D`` is the Difference's own
+``distance`` inside the domain.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from ..geometry._rfunctions import conjunction_all
+from ._conditions import Dirichlet, _value_at
+
+
+def exact_dirichlet(domain, values: dict):
+    """``x -> (g, D)`` for ``u = g + D * network`` with ``u = values[part]`` on each boundary
+    part (None or "boundary": the whole boundary). A value is a number or a function of one
+    point. As a problem's hard constraint::
+
+        def constraint(self, x):
+            return pj.exact_dirichlet(self.domain, {"outer": 1.0, "inner": 0.0})(x)
+
+    Raises ValueError naming an unknown part or a part without a distance function."""
+    if not values:
+        raise ValueError("exact_dirichlet needs at least one boundary part and its value")
+    parts = [domain._canon_part(part) for part in values]
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"exact_dirichlet: a boundary part is given twice in {list(values)}")
+    _check_distances(domain, tuple(parts))
+    data = list(values.values())
+
+    def constraint(x):
+        phis = [domain._part_distance(x, part) for part in parts]
+        gs = [_value_at(g, x) for g in data]
+        return _transfinite(phis, gs), conjunction_all(phis)
+
+    return constraint
+
+
+def _transfinite(phis, gs):
+    """``sum_i g_i prod_{j != i} phi_j / sum_k prod_{j != k} phi_j`` (module docs). Where two
+    parts meet (two phis zero, a corner on the boundary) the weights are 0 / 0: there the mean
+    of those parts' values."""
+    if len(phis) == 1:
+        return gs[0]
+    others = [functools.reduce(jnp.multiply, phis[:i] + phis[i + 1 :]) for i in range(len(phis))]
+    denom = functools.reduce(jnp.add, others)
+    numer = functools.reduce(jnp.add, [g * w for g, w in zip(gs, others)])
+    on = [(phi == 0).astype(denom.dtype) for phi in phis]
+    corner = functools.reduce(jnp.add, [g * z for g, z in zip(gs, on)]) / jnp.maximum(functools.reduce(jnp.add, on), 1.0)
+    safe = jnp.where(denom > 0, denom, 1.0)  # no 0 / 0 in the untaken branch's derivatives
+    return jnp.where(denom > 0, numer / safe, corner)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_distances(domain, parts: tuple[str, ...]) -> None:
+    """A part without a distance function is a ValueError naming it (traced abstractly)."""
+    x = jax.ShapeDtypeStruct((domain.dim,), jnp.zeros(()).dtype)
+    for part in parts:
+        try:
+            jax.eval_shape(lambda p, part=part: domain._part_distance(p, part), x)
+        except NotImplementedError as exc:
+            raise ValueError(
+                f"boundary part {part!r} of {type(domain).__name__} has no distance function ({exc})"
+            ) from None
+
+
+# --- a problem's Dirichlet conditions as its hard constraint (model.hard_constraint) ---------
+
+
+def dirichlet_values(problem) -> dict[str, dict]:
+    """``{output: {part: value}}`` from a problem's conditions; ValueError naming the first
+    condition that is not Dirichlet, or an output that has none."""
+    out = {name: {} for name in problem.outputs}
+    for c in problem.get_conditions():
+        label = c.name or c.default_name()
+        if not isinstance(c, Dirichlet):
+            raise ValueError(
+                f"condition {label!r} of {type(problem).__name__} is {type(c).__name__}, not Dirichlet: exact "
+                "Dirichlet constraints need every condition to be Dirichlet (or define constraint(self, x))"
+            )
+        part = problem.domain._canon_part(c.part)
+        if part in out[c.output]:
+            raise ValueError(f"two Dirichlet conditions of {type(problem).__name__} on output {c.output!r}, part {part!r}")
+        out[c.output][part] = c.value
+    missing = [name for name, parts in out.items() if not parts]
+    if missing:
+        raise ValueError(f"{type(problem).__name__} has no Dirichlet condition on output(s) {missing}")
+    return out
+
+
+def _constraint_from_conditions(self, x):
+    """``(g, D)`` per output from the problem's Dirichlet conditions (``exact_dirichlet``)."""
+    pairs = [exact_dirichlet(self.domain, values)(x) for values in dirichlet_values(self).values()]
+    if len(pairs) == 1:
+        return pairs[0]
+    return jnp.stack([g for g, _ in pairs]), jnp.stack([d for _, d in pairs])
+
+
+@functools.cache
+def _exact_dirichlet_class(cls):
+    """``cls`` with ``constraint`` from its Dirichlet conditions; same name, fields and pytree
+    layout, so checkpoints and configs are those of ``cls``."""
+    namespace = {
+        "constraint": _constraint_from_conditions,
+        "_exact_dirichlet_constraint": True,
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+    }
+    return type(cls.__name__, (cls,), namespace)
+
+
+def with_exact_dirichlet(problem):
+    """`problem` with its Dirichlet conditions imposed exactly: ``u = g + D * network`` with
+    ``g``, ``D`` from ``exact_dirichlet`` on the conditions' parts. Every condition must be
+    Dirichlet (ValueError naming the first that is not); its loss terms are then exactly zero
+    and the trainer drops them. What ``model.hard_constraint: true`` does for a problem that
+    defines no ``constraint`` of its own."""
+    if is_exact_dirichlet(problem):
+        return problem
+    if problem.has_constraint:
+        raise ValueError(f"{type(problem).__name__} defines its own constraint(self, x)")
+    for values in dirichlet_values(problem).values():
+        exact_dirichlet(problem.domain, values)  # parts exist and have distances
+    out = object.__new__(_exact_dirichlet_class(type(problem)))
+    for name, value in vars(problem).items():  # the instance's fields, as they are
+        object.__setattr__(out, name, value)
+    return out
+
+
+def is_exact_dirichlet(problem) -> bool:
+    """Whether `problem` came from ``with_exact_dirichlet`` (its Dirichlet terms are zero)."""
+    return getattr(type(problem), "_exact_dirichlet_constraint", False)
