@@ -139,11 +139,12 @@ def test_solution_jet_through_the_engine_equals_autodiff(make, key):
 
     xs = problem.domain.sample_interior(jax.random.fold_in(key, 1), 8)
     table = problem.namespace.table(("u", "u_x", "lap_u"))
-    d = problem.fields(net, xs, table)
-    H = jax.vmap(jax.hessian(u))(xs)
+    d = jax.jit(lambda xs: problem.fields(net, xs, table))(xs)
+    # the references in one compiled program (op by op, through the R-functions, they took seconds)
+    value, grad, H = jax.jit(lambda xs: (jax.vmap(u)(xs), jax.vmap(jax.grad(u))(xs), jax.vmap(jax.hessian(u))(xs)))(xs)
     # float64 rounding through the R-functions (sqrt of sums of squares) and a small network
-    np.testing.assert_allclose(d["u"], jax.vmap(u)(xs), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(d["u_x"], jax.vmap(jax.grad(u))(xs)[:, 0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(d["u"], value, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(d["u_x"], grad[:, 0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(d["lap_u"], jnp.trace(H, axis1=1, axis2=2), rtol=1e-9, atol=1e-10)
 
 
