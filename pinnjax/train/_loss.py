@@ -104,17 +104,24 @@ def term_ntk_traces(spec: TrainSpec, params, rest, points) -> jax.Array:
     (summed over residual components): the mean diagonal of the term's neural tangent kernel
     ``K_ii = J_i J_i^T``, for every term. Per-point ``jax.jacrev``, vmapped over the points."""
     flat, unravel = ravel_pytree(params)
-    model, problem = eqx.combine(params, rest)
+    _, problem = eqx.combine(params, rest)
     out = []
     for term, pts in zip(active_terms(problem, spec), points):
-
-        def one(fl, s, term=term):
-            m, pr = eqx.combine(unravel(fl), rest)
-            return term.residuals(pr, m, s[None]).astype(spec.jnp_dtype).reshape(-1)
-
-        J = jax.vmap(jax.jacrev(one), in_axes=(None, 0))(flat, pts[:NTK_TRACE_POINTS])  # (n, k, P)
+        J = _per_point_jacobian(spec, term, rest, unravel, flat, pts[:NTK_TRACE_POINTS])  # (n, k, P)
         out.append(jnp.mean(jnp.sum(J**2, axis=(1, 2))))
     return jnp.stack(out)
+
+
+def _per_point_jacobian(spec: TrainSpec, term, rest, unravel, flat, pts, method: str = "jacrev") -> jax.Array:
+    """``d r(x) / d theta`` of one term at every point, (N, k, P): per point ``jax.jacrev``
+    (or ``jacfwd``) of that point's residual, vmapped over the points."""
+
+    def one(fl, s):
+        m, pr = eqx.combine(unravel(fl), rest)
+        return term.residuals(pr, m, s[None]).astype(spec.jnp_dtype).reshape(-1)
+
+    jac = jax.jacrev(one) if method == "jacrev" else jax.jacfwd(one)
+    return jax.vmap(jac, in_axes=(None, 0))(flat, pts)
 
 
 def term_grad_norms(loss_vector_fn, params) -> jax.Array:
@@ -196,18 +203,9 @@ def _residual_jacobian(spec: TrainSpec, params, rest, points, weights, method: s
     ``parts`` times as many (the points of one of ``parts`` devices)."""
     flat, unravel = ravel_pytree(params)
 
-    def at(fl):
-        model, problem = eqx.combine(unravel(fl), rest)
-        return model, problem
-
     rs, js = [], []
-    model, problem = at(flat)
+    model, problem = eqx.combine(params, rest)
     for i, (term, pts) in enumerate(zip(active_terms(problem, spec), points)):
-
-        def one(fl, s, term=term):
-            m, pr = at(fl)
-            return term.residuals(pr, m, s[None]).astype(spec.jnp_dtype).reshape(-1)
-
         r = term.residuals(problem, model, pts).astype(spec.jnp_dtype)
         if method == "kronecker":
 
@@ -217,8 +215,7 @@ def _residual_jacobian(spec: TrainSpec, params, rest, points, weights, method: s
 
             J = kronecker_jacobian(batch, unravel(flat), pts)
         else:
-            jac = jax.jacrev(one) if method == "jacrev" else jax.jacfwd(one)
-            J = jax.vmap(jac, in_axes=(None, 0))(flat, pts)  # (N, k, P)
+            J = _per_point_jacobian(spec, term, rest, unravel, flat, pts, method)  # (N, k, P)
         scale = jnp.sqrt(spec.fixed_weights[i] * weights[i] / (r.size * parts))
         rs.append(scale * r.reshape(-1))
         js.append(scale * J.reshape(-1, flat.shape[0]))
