@@ -27,11 +27,12 @@ from pinnjax.train import make_spec, precision  # noqa: E402
 from pinnjax.train._sampling import draw_points  # noqa: E402
 
 
-def heldout_loss(run_dir, *, interior: int = 20000, boundary: int = 4000, seed: int = 12345) -> dict:
+def heldout_loss(run_dir, *, interior: int = 20000, boundary: int = 4000, seed: int = 12345, problem=None) -> dict:
     """``{term: mean squared residual}`` and ``"total"`` (their sum) of the newest verified
     checkpoint of `run_dir` on `interior` fresh interior points and `boundary` fresh points
-    for every other term, without loss weights (each term's plain mean)."""
-    solution = pj.load(run_dir)
+    for every other term, without loss weights (each term's plain mean). `problem`: for a run
+    of a problem defined in a script (``pinnjax.load(run_dir, problem=...)``)."""
+    solution = pj.load(run_dir) if problem is None else pj.load(run_dir, problem=problem)
     cfg = solution.config
     with precision(cfg.model.dtype):
         spec = make_spec(solution.problem, cfg)

@@ -46,7 +46,7 @@ def write(tmp_path, text, name="cfg.yaml"):
         ("base: nowhere.yaml\nproblem: {name: poisson1d}\n", [], "nowhere.yaml"),
         ("problem: {name: poisson1d}\nloss: {weights: {residul: 2.0}}\n", [], "did you mean 'residual'"),
         ("problem: {name: poisson1d}\nloss: {causal: true}\n", [], "key 'loss.causal' is true but Poisson1D is steady"),
-        ("problem: {name: heat1d}\nmodel: {hard_constraint: true}\n", [], "key 'model.hard_constraint' is true but Heat1D"),
+        ("problem: {name: allen_cahn1d}\nmodel: {hard_constraint: true}\n", [], "key 'model.hard_constraint' is true but AllenCahn1D"),
         ("problem: {name: heat1d}\nloss: {weights: {dirichlet: 1, intial: 2}}\n", [], "did you mean 'initial' for 'intial'?"),
         ("problem: {name: poisson1d}\n", ["model.dtype=float16"], "model.dtype"),
         ("problem: {name: poisson1d}\nmodel: {embedding: {features: 8}}\n", [], "model.embedding"),

@@ -15,7 +15,7 @@ from pinnjax.cli import main
 from pinnjax.config import ConfigError, config_from_dict
 from pinnjax.geometry import AbstractDomain, Ball, Box
 from pinnjax.train import make_spec
-from problems import Heat1D, Poisson2DC
+from problems import AllenCahn1D, Heat1D, Poisson2DC
 
 pytestmark = pytest.mark.usefixtures("strict_jax")
 
@@ -148,13 +148,16 @@ def test_solution_jet_through_the_engine_equals_autodiff(make, key):
     np.testing.assert_allclose(d["lap_u"], jnp.trace(H, axis1=1, axis2=2), rtol=1e-9, atol=1e-10)
 
 
-def test_hard_constraint_drops_the_dirichlet_terms_and_names_bad_problems():
+def test_hard_constraint_drops_the_dirichlet_terms_only_and_names_bad_problems():
     cfg = config_from_dict({"problem": {"name": "poisson2d_c"}, "model": {"hard_constraint": True}})
     assert make_spec(Poisson2DC(), cfg).term_names == ("residual",)
     plain = config_from_dict({"problem": {"name": "poisson2d_c"}})
     assert make_spec(Poisson2DC(), plain).term_names == ("residual", "outer", "circles")
-    with pytest.raises(ConfigError, match=r"key 'model.hard_constraint'.*'initial'.*Initial, not Dirichlet"):
-        make_spec(Heat1D(), config_from_dict({"problem": {"name": "heat1d"}, "model": {"hard_constraint": True}}))
+    # a condition that is not Dirichlet stays a loss term
+    hard_heat = config_from_dict({"problem": {"name": "heat1d"}, "model": {"hard_constraint": True}})
+    assert make_spec(Heat1D(), hard_heat).term_names == ("residual", "initial")
+    with pytest.raises(ConfigError, match=r"key 'model.hard_constraint'.*AllenCahn1D has no Dirichlet condition"):
+        make_spec(AllenCahn1D(), config_from_dict({"problem": {"name": "allen_cahn1d"}, "model": {"hard_constraint": True}}))
     with pytest.raises(ValueError, match="unknown boundary part 'top'"):
         pj.exact_dirichlet(_difference(), {"top": 1.0})
 
@@ -190,3 +193,32 @@ def test_cli_run_with_hard_constraint_holds_the_data_to_round_off(tmp_path, caps
     for part, value in (("outer", 1.0), ("inner", 0.0)):
         xb = np.asarray(solution.problem.domain.sample_boundary(key, 256, part=part))
         np.testing.assert_allclose(np.asarray(solution(xb))[:, 0], value, atol=ROUND_OFF, err_msg=part)
+
+
+class _TwoOutputs(pj.Problem):
+    """u has Dirichlet data on the square, v none."""
+
+    domain = Box([0.0, 0.0], [1.0, 1.0])
+    outputs = ("u", "v")
+    needs = ("u", "v", "lap_u")
+    conditions = (pj.Dirichlet(lambda x: 1.0 + x[0] * x[1], output="u"),)
+
+    def residual(self, x, d):
+        return d.lap_u + d.v
+
+
+def test_exact_dirichlet_leaves_other_conditions_and_outputs_free(key):
+    """Heat 1-D: u = 0 exactly at x = 0, 1 for any network and time (its initial condition stays
+    a loss term, see above); two outputs: the one without Dirichlet data is the network's own."""
+    heat = pj.with_exact_dirichlet(Heat1D())
+    net = pj.MLP(2, 1, 8, 2, "tanh", key=key, dtype=jnp.float64)
+    t = jax.random.uniform(key, (16,), jnp.float64)
+    for x0 in (0.0, 1.0):
+        xs = jnp.stack([jnp.full_like(t, x0), t], axis=1)
+        np.testing.assert_allclose(heat.predict(net, xs)[:, 0], 0.0, atol=ROUND_OFF)
+    two = pj.with_exact_dirichlet(_TwoOutputs())
+    net2 = pj.MLP(2, 2, 8, 2, "tanh", key=key, dtype=jnp.float64)
+    xb = two.domain.sample_boundary(key, 32)
+    xi = two.domain.sample_interior(key, 8)
+    np.testing.assert_allclose(two.predict(net2, xb)[:, 0], 1.0 + xb[:, 0] * xb[:, 1], atol=ROUND_OFF)
+    np.testing.assert_allclose(two.predict(net2, xi)[:, 1], jax.vmap(net2)(xi)[:, 1], rtol=1e-14)

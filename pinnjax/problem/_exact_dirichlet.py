@@ -81,29 +81,28 @@ def _check_distances(domain, parts: tuple[str, ...]) -> None:
 
 
 def dirichlet_values(problem) -> dict[str, dict]:
-    """``{output: {part: value}}`` from a problem's conditions; ValueError naming the first
-    condition that is not Dirichlet, or an output that has none."""
+    """``{output: {part: value}}`` from a problem's Dirichlet conditions (its other conditions
+    stay loss terms); an output without one is ``{}``. ValueError if there is no Dirichlet
+    condition at all, or two on one output and part."""
     out = {name: {} for name in problem.outputs}
     for c in problem.get_conditions():
-        label = c.name or c.default_name()
         if not isinstance(c, Dirichlet):
-            raise ValueError(
-                f"condition {label!r} of {type(problem).__name__} is {type(c).__name__}, not Dirichlet: exact "
-                "Dirichlet constraints need every condition to be Dirichlet (or define constraint(self, x))"
-            )
+            continue
         part = problem.domain._canon_part(c.part)
         if part in out[c.output]:
             raise ValueError(f"two Dirichlet conditions of {type(problem).__name__} on output {c.output!r}, part {part!r}")
         out[c.output][part] = c.value
-    missing = [name for name, parts in out.items() if not parts]
-    if missing:
-        raise ValueError(f"{type(problem).__name__} has no Dirichlet condition on output(s) {missing}")
+    if not any(out.values()):
+        raise ValueError(f"{type(problem).__name__} has no Dirichlet condition to impose exactly")
     return out
 
 
 def _constraint_from_conditions(self, x):
-    """``(g, D)`` per output from the problem's Dirichlet conditions (``exact_dirichlet``)."""
-    pairs = [exact_dirichlet(self.domain, values)(x) for values in dirichlet_values(self).values()]
+    """``(g, D)`` per output from the problem's Dirichlet conditions (``exact_dirichlet``);
+    ``(0, 1)`` (no constraint) for an output without one."""
+    one = jnp.ones((), x.dtype)
+    pairs = [exact_dirichlet(self.domain, values)(x) if values else (0.0 * one, one)
+             for values in dirichlet_values(self).values()]
     if len(pairs) == 1:
         return pairs[0]
     return jnp.stack([g for g, _ in pairs]), jnp.stack([d for _, d in pairs])
@@ -125,16 +124,18 @@ def _exact_dirichlet_class(cls):
 
 def with_exact_dirichlet(problem):
     """`problem` with its Dirichlet conditions imposed exactly: ``u = g + D * network`` with
-    ``g``, ``D`` from ``exact_dirichlet`` on the conditions' parts. Every condition must be
-    Dirichlet (ValueError naming the first that is not); its loss terms are then exactly zero
-    and the trainer drops them. What ``model.hard_constraint: true`` does for a problem that
+    ``g``, ``D`` from ``exact_dirichlet`` on the conditions' parts. Their loss terms are then
+    exactly zero and the trainer drops them; every other condition (initial, Neumann, ...)
+    stays a loss term. ValueError if the problem has no Dirichlet condition, or one on a part
+    without a distance function. What ``model.hard_constraint: true`` does for a problem that
     defines no ``constraint`` of its own."""
     if is_exact_dirichlet(problem):
         return problem
     if problem.has_constraint:
         raise ValueError(f"{type(problem).__name__} defines its own constraint(self, x)")
     for values in dirichlet_values(problem).values():
-        exact_dirichlet(problem.domain, values)  # parts exist and have distances
+        if values:
+            exact_dirichlet(problem.domain, values)  # parts exist and have distances
     out = object.__new__(_exact_dirichlet_class(type(problem)))
     for name, value in vars(problem).items():  # the instance's fields, as they are
         object.__setattr__(out, name, value)
