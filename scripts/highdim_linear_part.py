@@ -22,10 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 import jax
 import numpy as np
 
-jax.config.update("jax_enable_x64", True)
-
-import pinnjax as pj  # noqa: E402
-from problems.highdim import PoissonBall  # noqa: E402
+import pinnjax as pj
+from problems.highdim import PoissonBall
 
 
 def linear_floor(dim: int, points: int, seed: int) -> float:
@@ -45,6 +43,7 @@ def main(argv=None):
     p.add_argument("--points", type=int, default=20000, help="ball points of the fit (> dim + 1)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    jax.config.update("jax_enable_x64", True)
     for dim in a.dims:
         err = linear_floor(dim, a.points, a.seed)
         print(f"d = {dim}: relative L2 error of the best (1 - |x|^2)(a + b . x): {err:.3e}")
