@@ -32,7 +32,7 @@ def heldout_loss(run_dir, *, interior: int = 20000, boundary: int = 4000, seed: 
     checkpoint of `run_dir` on `interior` fresh interior points and `boundary` fresh points
     for every other term, without loss weights (each term's plain mean). `problem`: for a run
     of a problem defined in a script (``pinnjax.load(run_dir, problem=...)``)."""
-    solution = pj.load(run_dir) if problem is None else pj.load(run_dir, problem=problem)
+    solution = pj.load(run_dir, problem=problem)
     cfg = solution.config
     with precision(cfg.model.dtype):
         spec = make_spec(solution.problem, cfg)

@@ -2,8 +2,8 @@
 exploration for issue 11, judged by the held-out residual only (no reference data is read).
 
 ``pinnjax.exact_dirichlet`` builds ``u = g + D * network`` from R0 distances, whose second
-derivatives grow like 1 / r at the square's corners; the held-out mean squared residual of
-such a run is dominated by points near the corners. Here the square's distance is the
+derivatives grow like 1 / r at the square's corners (a log-divergent mean square Laplacian
+there). Here the square's distance is the
 product of its slabs, ``(1/4 - x^2)(1/4 - y^2) / (1/4)`` (smooth, degree 2 at a corner), the
 four holes' distance the harmonic union ``1 / sum_i 1 / phi_i`` of the disks'
 ``(|x - c_i|^2 - r^2) / (2 r)``, and

@@ -100,9 +100,8 @@ def dirichlet_values(problem) -> dict[str, dict]:
 def _constraint_from_conditions(self, x):
     """``(g, D)`` per output from the problem's Dirichlet conditions (``exact_dirichlet``);
     ``(0, 1)`` (no constraint) for an output without one."""
-    one = jnp.ones((), x.dtype)
-    pairs = [exact_dirichlet(self.domain, values)(x) if values else (0.0 * one, one)
-             for values in dirichlet_values(self).values()]
+    free = (jnp.zeros((), x.dtype), jnp.ones((), x.dtype))
+    pairs = [exact_dirichlet(self.domain, values)(x) if values else free for values in dirichlet_values(self).values()]
     if len(pairs) == 1:
         return pairs[0]
     return jnp.stack([g for g, _ in pairs]), jnp.stack([d for _, d in pairs])
