@@ -15,10 +15,11 @@ compiled memory for the step (arguments + outputs + temporaries, ``memory_analys
 method whose compiled step would need more than ``--memory-limit`` GiB is compiled but not run.
 
 Part 2 (``accuracy``): the shipped unit-ball configs (Poisson, sine-Gordon and Allen-Cahn at
-d = 100 and 1,000) run ``--jobs`` at a time (2 by default) through the CLI (``pinnjax run``) as shipped, each
+d = 100 and 1,000, with the centred exact solution and with the published one) run ``--jobs`` at a time (2 by default) through the CLI (``pinnjax run``) as shipped, each
 under a wall-clock budget (``--budget`` seconds of training, 600 by default: the issue's 10
 minutes); the L2 relative error at the last evaluation, the steps done and the training seconds
-are recorded. Both parts record the 1-min load average before and after (the machine is shared).
+are recorded, with the errors left by the best constant and the best linear ``w`` of the
+config's exact solution (``scripts/highdim_linear_part.py``). Both parts record the 1-min load average before and after (the machine is shared).
 
 ``--keep-cost PATH`` takes part 1 from an earlier JSON of this script (its records, load
 figures and provenance, kept as ``cost_provenance``) and runs part 2 only.
@@ -43,6 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's pinnjax
+sys.path.insert(0, str(ROOT / "scripts"))  # highdim_linear_part
 
 import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
@@ -137,6 +139,22 @@ def run_accuracy(configs, budget: float, quick: bool, jobs: int = 1) -> list[dic
         return list(pool.map(lambda name: run_config(name, budget, quick), configs))
 
 
+def solution_floors(name: str) -> dict:
+    """The config's exact solution (centred or published coefficients) and the relative errors
+    left by its best constant and best linear ``w`` (``scripts/highdim_linear_part.py``, 20,000
+    points, float64): what a run must beat to have learned more than that part."""
+    from highdim_linear_part import floors
+
+    from pinnjax.config import load_config
+
+    params = load_config(ROOT / "configs" / f"{name}.yaml").problem.params
+    centred = params.get("centred", True)
+    with jax.enable_x64(True):
+        f = floors(int(params["dim"]), 20000, 0, centred=centred)
+    return {"solution": "centred" if centred else "published", "constant_floor": f["constant"],
+            "linear_floor": f["linear"]}
+
+
 def run_config(name: str, budget: float, quick: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
@@ -160,6 +178,7 @@ def run_config(name: str, budget: float, quick: bool) -> dict:
         "compile_seconds": metrics.get("compile_seconds"),
         "curve": [(int(h["step"]), float(h["elapsed"]), float(h["l2re"])) for h in evaluated],
         "load_average_before": before, "load_average_after": after,
+        **solution_floors(name),
     }
     print(f"{name}: l2re {row['l2re']} after {row['steps']} steps, {row['train_seconds']} s "
           f"(load {before:.1f} -> {after:.1f})", flush=True)
@@ -216,8 +235,8 @@ def main(argv=None):
     p.add_argument("--memory-limit", type=float, default=4.0, help="GiB of compiled step memory to run at most")
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds a (compiled) step may take at most")
     p.add_argument("--budget", type=float, default=600.0, help="training seconds per accuracy run")
-    p.add_argument("--configs", nargs="*", default=[f"{problem}{d}" for problem in ("poisson_ball", "sine_gordon_ball",
-                                                                                    "allen_cahn_ball")
+    p.add_argument("--configs", nargs="*", default=[f"{problem}{d}{solution}" for solution in ("", "_published")
+                                                    for problem in ("poisson_ball", "sine_gordon_ball", "allen_cahn_ball")
                                                     for d in (100, 1000)])
     p.add_argument("--keep-cost", type=Path, help="take the cost part from this earlier JSON; run the accuracy part only")
     p.add_argument("--jobs", type=int, default=2, help="accuracy runs at a time (they share the cores)")

@@ -481,13 +481,29 @@ def render_highdim(data) -> str:
             + (f"; {data['accuracy_jobs']} runs at a time, sharing the cores" if data.get("accuracy_jobs", 1) > 1
                else "; one run at a time") + ".",
             "",
-            "| config | budget s | steps | train s | L2 relative error | best | load before / after |",
-            "|---|---|---|---|---|---|---|",
         ]
+        floors = any("linear_floor" in r for r in data["accuracy"])
+        if floors:
+            lines += [
+                "`solution`: the exact solution's coefficients, `centred` (the default, `problems/highdim.py`) or "
+                "`published` (as SDGD / STDE publish them: dominated by a constant). The two floor columns are the "
+                "errors left by the best `(1 - |x|^2) a` and the best `(1 - |x|^2)(a + b . x)` fitted to the exact "
+                "solution by least squares (`scripts/highdim_linear_part.py`, 20,000 points, no network): a run at "
+                "the linear floor has learned the constant and linear parts of `w` and nothing more.",
+                "",
+                "| config | solution | budget s | steps | train s | L2 relative error | best | constant floor | "
+                "linear floor | load before / after |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ]
+        else:
+            lines += ["| config | budget s | steps | train s | L2 relative error | best | load before / after |",
+                      "|---|---|---|---|---|---|---|"]
         for r in data["accuracy"]:
-            lines.append(f"| {r['config']} | {r['budget_seconds']:.0f} | {fmt(r['steps'], 'd')} | "
+            extra = (f"{r.get('solution', '-')} | " if floors else "")
+            tail = (f"{fmt(r.get('constant_floor'), '.2e')} | {fmt(r.get('linear_floor'), '.2e')} | " if floors else "")
+            lines.append(f"| {r['config']} | {extra}{r['budget_seconds']:.0f} | {fmt(r['steps'], 'd')} | "
                          f"{fmt(r['train_seconds'], '.0f')} | {fmt(r['l2re'], '.2e')} | {fmt(r['best_l2re'], '.2e')} | "
-                         f"{r['load_average_before']:.1f} / {r['load_average_after']:.1f} |")
+                         f"{tail}{r['load_average_before']:.1f} / {r['load_average_after']:.1f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -713,9 +729,11 @@ def _readme_highdim(data) -> list[str]:
                      f"{ratio_text(_speedup(row, 'sparse'))} |")
     jobs = data.get("accuracy_jobs", 1)
     for r in data.get("accuracy", []):
+        floor = (f"; {r['solution']} solution, whose best linear `w` leaves {fmt(r['linear_floor'], '.2e')}"
+                 if "linear_floor" in r else "")
         lines += ["", f"`{r['config']}` as shipped: L2 relative error {fmt(r['l2re'], '.2e')} after {fmt(r['steps'], 'd')} "
                       f"steps in {fmt(r['train_seconds'], '.0f')} s of training (budget {r['budget_seconds']:.0f} s"
-                      + (f", {jobs} runs at a time" if jobs > 1 else "") + ")."]
+                      + (f", {jobs} runs at a time" if jobs > 1 else "") + f"){floor}."]
     return lines + [""]
 
 
