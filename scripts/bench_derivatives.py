@@ -10,6 +10,14 @@ Methods, side by side in one process:
   engine_lap   pinnjax engine carrying only the Laplacian (``jet_batch``, as the trainer uses it)
   engine_diag  pinnjax engine carrying the whole diagonal Hessian, summed
   engine_vmap  the engine's per-point ``jet`` under ``jax.vmap`` (Laplacian only), for comparison
+  nested_jvp_chunked  nested_jvp run in the chunks the engine uses on CPU (``auto_chunk``: the
+               batch a few hundred points at a time, each chunk rematerialised in the backward
+               pass), to show how much of the engine's lead is that memory strategy rather
+               than the derivative recursion (the same as nested_jvp where auto_chunk keeps
+               the batch whole)
+
+The engine methods run as the trainer runs them: on CPU, a large batch goes through the
+network in chunks (``pinnjax.derivatives.auto_chunk``).
 
 Prints medians (ms) over repeats, timed in alternation across methods, and ratios to ``engine_lap``; ``--json PATH`` writes one
 record per method, dimension and width with ``network``, ``method``, ``d``, ``step_ms``,
@@ -51,7 +59,8 @@ import jax
 import jax.numpy as jnp
 
 from pinnjax._cpu_flags import use_fast_cpu_flags
-from pinnjax.derivatives import Request, jet, jet_batch
+from pinnjax.derivatives import Request, auto_chunk, jet, jet_batch
+from pinnjax.derivatives._engine import _in_chunks
 from pinnjax.nn import MLP, FourierFeatures, ModifiedMLP, PirateNet
 from results_tables import derivative_tables  # the same tables results/derivatives.md shows
 
@@ -90,7 +99,14 @@ def laplacian_fns(model_call, d):
     def engine_vmap(model, x):
         return jet(model, x, lap_req).contractions[0, 0]
 
-    engine_lap.batched = engine_diag.batched = True
+    def nested_jvp_chunked(model, xs):
+        per_point = jax.vmap(lambda x: nested_jvp(model, x))
+        chunk = auto_chunk(model, xs.shape[0], lap_req)
+        if not chunk:
+            return per_point(xs)
+        return _in_chunks(lambda points, _: per_point(points), xs, None, chunk)
+
+    engine_lap.batched = engine_diag.batched = nested_jvp_chunked.batched = True
 
     fns = {"hessian": hessian_trace, "nested_jvp": nested_jvp}
     if folx is not None:
@@ -102,6 +118,7 @@ def laplacian_fns(model_call, d):
     fns["engine_lap"] = engine_lap
     fns["engine_diag"] = engine_diag
     fns["engine_vmap"] = engine_vmap
+    fns["nested_jvp_chunked"] = nested_jvp_chunked
     return fns
 
 
@@ -265,7 +282,8 @@ def _bench(args):
     records = run(args.dims, args.widths, args.points, args.depth, args.repeats, args.methods)
     print_table(records, f"tanh MLP (depth {args.depth}): ")
     sizes = {"modified_mlp": args.network_depth[0], "pirate": args.network_depth[1]}
-    net_methods = ["nested_jvp", "folx", "engine_lap"] if args.quick else ["hessian", "nested_jvp", "folx", "engine_lap"]
+    net_methods = (["nested_jvp", "folx", "engine_lap"] if args.quick
+                   else ["hessian", "nested_jvp", "folx", "engine_lap", "nested_jvp_chunked"])
     for network in args.networks:
         recs = run(args.network_dims, [args.network_width], args.points, sizes[network],
                    min(args.repeats, 2) if args.quick else args.repeats, net_methods, network)

@@ -19,6 +19,8 @@ from jax.custom_batching import custom_vmap
 
 from ._activations import Identity, get_activation
 from ._carried import (
+    LINEAR_RECORDERS,
+    N_GROUPS,
     AbstractNetwork,
     Carried,
     _rows,
@@ -73,13 +75,14 @@ def _to_jet(request: Request, h: Carried) -> Jet:
 
 
 def propagate(forward: Callable, xs: jax.Array, request: Request, *, fold: bool = True, key=None,
-              constraint: Callable | None = None) -> Jet:
+              constraint: Callable | None = None, chunk: int = 0) -> Jet:
     """Run a network's ``forward`` (written with the operations of ``_carried``) on a batch of
     points ``xs`` (batch, d); every array of the returned Jet has the batch axis first.
 
     ``key``: the PRNG key of the random directions when ``request.estimator`` is set (fresh
     directions per point). ``constraint(x) -> (g, D)``: the output is ``g + D * network``,
-    with ``g`` and ``D`` lifted onto the same directions (estimated requests only)."""
+    with ``g`` and ``D`` lifted onto the same directions (estimated requests only).
+    ``chunk``: run the batch ``chunk`` points at a time (:func:`auto_chunk`); 0: all at once."""
     plan = make_plan(request)
     directions = None
     if plan.n_directions:
@@ -87,6 +90,60 @@ def propagate(forward: Callable, xs: jax.Array, request: Request, *, fold: bool 
             raise ValueError("this request estimates its contractions from random directions "
                              f"({request.estimator.method}): pass key=")
         directions = sample_directions(plan, key, xs.shape[0], xs.dtype)
+
+    def run(points, dirs):
+        return _propagate(forward, points, request, plan, fold, dirs, constraint)
+
+    if chunk and xs.shape[0] > chunk:
+        return _in_chunks(run, xs, directions, chunk)
+    return run(xs, directions)
+
+
+def _in_chunks(run: Callable, xs: jax.Array, directions, chunk: int) -> Jet:
+    """``run(xs, directions)`` ``chunk`` points at a time, one chunk after the other
+    (``lax.map``), each rematerialised in the backward pass (``jax.checkpoint``). The batch is
+    padded with copies of its first point up to a multiple of ``chunk``; the padding is cut off."""
+    n = xs.shape[0]
+    m = -(-n // chunk) * chunk
+
+    def split(a):
+        if m > n:
+            a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (m - n,) + a.shape[1:])])
+        return a.reshape((m // chunk, chunk) + a.shape[1:])
+
+    parts = jax.tree.map(split, (xs, directions))
+    out = jax.lax.map(jax.checkpoint(lambda part: run(*part)), parts)
+    return jax.tree.map(lambda a: a.reshape((m,) + a.shape[2:])[:n], out)
+
+
+# Points per chunk: about this many carried numbers (rows x width) per chunk, so that a
+# layer's carried arrays (1 MiB in float32) stay in cache through its forward and backward
+# pass, and at least MIN_CHUNK_POINTS points (smaller chunks are too small a matmul). Measured
+# on a 2-core AMD EPYC (one training step, 2,048 points): 1.9x faster for a modified MLP of
+# width 128 at d = 2, 1.4x for a PirateNet, 2.2-2.5x for a tanh MLP of width 64 at d = 10 and
+# 50. A batch under MIN_CHUNKS chunks runs whole: two chunks of a width-64 MLP at d = 2 ran
+# slower (the rematerialised forward pass cost more than the cache saved), and so did chunks
+# of 14 points of the 100-point, width-1,024 high-dimensional configs (2.5x slower).
+CHUNK_NUMBERS = 2**18
+MIN_CHUNK_POINTS = 128
+MIN_CHUNKS = 4
+
+
+def auto_chunk(model, n_points: int, request: Request) -> int:
+    """Points per chunk for :func:`propagate` (0: the whole batch at once). On CPU, a batch of
+    at least ``MIN_CHUNKS`` chunks runs in chunks of ``CHUNK_NUMBERS`` carried numbers (rows x
+    the network's largest layer width; ``MIN_CHUNK_POINTS`` points at least). Never on GPU/TPU (they want the whole batch), nor while a residual's parameter
+    Jacobian is recorded (``LINEAR_RECORDERS``: that trace reads every layer's input)."""
+    if LINEAR_RECORDERS or jax.default_backend() != "cpu":
+        return 0
+    plan = make_plan(request)
+    rows = 1 + sum(plan.rows(g) for g in range(N_GROUPS))
+    widths = [a.shape[0] for a in jax.tree.leaves(eqx.filter(model, eqx.is_array)) if a.ndim == 2]
+    chunk = max(MIN_CHUNK_POINTS, CHUNK_NUMBERS // (rows * max(widths, default=1)))
+    return chunk if n_points >= MIN_CHUNKS * chunk else 0
+
+
+def _propagate(forward, xs, request, plan, fold, directions, constraint) -> Jet:
     h = Carried.input(xs, plan, fold, directions)
     out = forward(h)
     if not isinstance(out, Carried):  # the output does not depend on the input
@@ -222,14 +279,19 @@ def jet(model: Callable, x: jax.Array, request: Request, *, fallback: bool | Non
     return point_jet(params, x, key)
 
 
-def jet_batch(model: Callable, xs: jax.Array, request: Request, *, fallback: bool | None = None, key=None) -> Jet:
+def jet_batch(model: Callable, xs: jax.Array, request: Request, *, fallback: bool | None = None, key=None,
+              chunk: int | None = None) -> Jet:
     """:func:`jet` at a batch of points ``xs`` (shape ``(batch, d)``); every array of the
     returned Jet has the batch axis first. The recursion runs on the whole batch at once, so
     each layer is a few large matmuls; this is what the trainer uses. ``key``: PRNG key of
-    the random directions of an estimated request (fresh directions for every point)."""
+    the random directions of an estimated request (fresh directions for every point).
+    ``chunk``: points per chunk (the batch then runs chunk by chunk, each rematerialised in
+    the backward pass); None: :func:`auto_chunk` (CPU only, large batches only); 0: never."""
     xs = jnp.asarray(xs)
     _check_points(model, xs, batched=True)
-    return _jet_batch(model, xs, request, fallback, key=key)
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0):
+        raise ValueError(f"jet_batch: chunk must be None, 0 or a positive number of points, got {chunk!r}")
+    return _jet_batch(model, xs, request, fallback, key=key, chunk=chunk)
 
 
 def estimator_forward(model):
@@ -245,12 +307,14 @@ def estimator_forward(model):
     return forward
 
 
-def _jet_batch(model, xs, request, fallback, fold=True, key=None):
+def _jet_batch(model, xs, request, fallback, fold=True, key=None, chunk=None):
     request.check(xs.shape[-1])
+    if chunk is None:
+        chunk = auto_chunk(model, xs.shape[0], request)
     if request.estimator is not None:
         if fallback:
             raise ValueError("fallback=True computes exact derivatives; drop Request.estimator for it")
-        return propagate(estimator_forward(model), xs, request, fold=fold, key=key)
+        return propagate(estimator_forward(model), xs, request, fold=fold, key=key, chunk=chunk)
     forward = None if fallback else network_forward(model)
     if forward is None:
         from ._fallback import jet_autodiff
@@ -261,7 +325,7 @@ def _jet_batch(model, xs, request, fallback, fold=True, key=None):
         if getattr(model, "in_size", None) == "scalar":
             fn = lambda p: model(p[0])  # noqa: E731
         return jax.vmap(lambda p: jet_autodiff(_as_vector_fn(fn), p, request))(xs)
-    return propagate(forward, xs, request, fold=fold)
+    return propagate(forward, xs, request, fold=fold, chunk=chunk)
 
 
 def _as_vector_fn(fn):

@@ -19,6 +19,7 @@ from ..derivatives import (
     Estimator,
     Jet,
     Request,
+    auto_chunk,
     closure,
     estimator_forward,
     jet_add,
@@ -123,7 +124,8 @@ class Problem(eqx.Module):
         request = request.estimated(estimator)
         if request.estimator is not None:
             constraint = self.constraint if self.has_constraint else None
-            return propagate(estimator_forward(model), xs, request, key=key, constraint=constraint)
+            return propagate(estimator_forward(model), xs, request, key=key, constraint=constraint,
+                             chunk=auto_chunk(model, xs.shape[0], request))
         if not self.has_constraint:
             return jet_batch(model, xs, request)
         full = closure(request)
