@@ -10,6 +10,8 @@ Methods, side by side in one process:
   engine_lap   pinnjax engine carrying only the Laplacian (``jet_batch``, as the trainer uses it)
   engine_diag  pinnjax engine carrying the whole diagonal Hessian, summed
   engine_vmap  the engine's per-point ``jet`` under ``jax.vmap`` (Laplacian only), for comparison
+  engine_whole engine_lap with the batch in one piece (``chunk=0``): the engine before it
+               chunked batches on CPU
   nested_jvp_chunked  nested_jvp run in the chunks the engine uses on CPU (``auto_chunk``: the
                batch a few hundred points at a time, each chunk rematerialised in the backward
                pass), to show how much of the engine's lead is that memory strategy rather
@@ -93,6 +95,9 @@ def laplacian_fns(model_call, d):
     def engine_lap(model, xs):
         return jet_batch(model, xs, lap_req).contractions[:, 0, 0]
 
+    def engine_whole(model, xs):
+        return jet_batch(model, xs, lap_req, chunk=0).contractions[:, 0, 0]
+
     def engine_diag(model, xs):
         return jnp.sum(jet_batch(model, xs, diag_req).second[:, 0], axis=-1)
 
@@ -106,7 +111,7 @@ def laplacian_fns(model_call, d):
             return per_point(xs)
         return _in_chunks(lambda points, _: per_point(points), xs, None, chunk)
 
-    engine_lap.batched = engine_diag.batched = nested_jvp_chunked.batched = True
+    engine_lap.batched = engine_whole.batched = engine_diag.batched = nested_jvp_chunked.batched = True
 
     fns = {"hessian": hessian_trace, "nested_jvp": nested_jvp}
     if folx is not None:
@@ -118,6 +123,7 @@ def laplacian_fns(model_call, d):
     fns["engine_lap"] = engine_lap
     fns["engine_diag"] = engine_diag
     fns["engine_vmap"] = engine_vmap
+    fns["engine_whole"] = engine_whole
     fns["nested_jvp_chunked"] = nested_jvp_chunked
     return fns
 
@@ -283,7 +289,7 @@ def _bench(args):
     print_table(records, f"tanh MLP (depth {args.depth}): ")
     sizes = {"modified_mlp": args.network_depth[0], "pirate": args.network_depth[1]}
     net_methods = (["nested_jvp", "folx", "engine_lap"] if args.quick
-                   else ["hessian", "nested_jvp", "folx", "engine_lap", "nested_jvp_chunked"])
+                   else ["hessian", "nested_jvp", "folx", "engine_lap", "engine_whole", "nested_jvp_chunked"])
     for network in args.networks:
         recs = run(args.network_dims, [args.network_width], args.points, sizes[network],
                    min(args.repeats, 2) if args.quick else args.repeats, net_methods, network)
