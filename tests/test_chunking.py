@@ -110,6 +110,10 @@ def test_auto_chunk_policy(key):
     wide = MLP(1000, 1, 1024, 1, "silu", key=key)
     assert auto_chunk(wide, 100, Request.laplacian(1000).estimated(Estimator("sparse", 16))) == 0
     assert auto_chunk(wide, 10**5, Request.laplacian(1000)) == engine.MIN_CHUNK_POINTS
+    # equal chunks: 2,048 points at a target of 341 (rows 12 x width 64) run as 7 x 293, not
+    # as 6 x 341 plus a padded seventh chunk
+    mlp10 = MLP(10, 1, 64, 4, "tanh", key=key)
+    assert engine.CHUNK_NUMBERS // (12 * 64) == 341 and auto_chunk(mlp10, 2048, Request.laplacian(10)) == 293
     # not while a residual's parameter Jacobian is recorded (ENGD / LM read every layer input)
     LINEAR_RECORDERS.append(lambda h, w, b, out: out)
     try:

@@ -126,7 +126,9 @@ def _in_chunks(run: Callable, fn, xs: jax.Array, directions, chunk: int) -> Jet:
 # width 128 at d = 2, 1.4x for a PirateNet, 2.2-2.5x for a tanh MLP of width 64 at d = 10 and
 # 50. A batch under MIN_CHUNKS chunks runs whole: two chunks of a width-64 MLP at d = 2 ran
 # slower (the rematerialised forward pass cost more than the cache saved), and so did chunks
-# of 14 points of the 100-point, width-1,024 high-dimensional configs (2.5x slower).
+# of 14 points of the 100-point, width-1,024 high-dimensional configs (2.5x slower). The
+# whole-batch step's time varied up to 2x from run to run on the shared machine (its memory
+# traffic meets the neighbours'), the chunked one's much less.
 CHUNK_NUMBERS = 2**18
 MIN_CHUNK_POINTS = 128
 MIN_CHUNKS = 4
@@ -142,8 +144,11 @@ def auto_chunk(model, n_points: int, request: Request) -> int:
     plan = make_plan(request)
     rows = 1 + sum(plan.rows(g) for g in range(N_GROUPS))
     widths = [a.shape[0] for a in jax.tree.leaves(eqx.filter(model, eqx.is_array)) if a.ndim == 2]
-    chunk = max(MIN_CHUNK_POINTS, CHUNK_NUMBERS // (rows * max(widths, default=1)))
-    return chunk if n_points >= MIN_CHUNKS * chunk else 0
+    target = max(MIN_CHUNK_POINTS, CHUNK_NUMBERS // (rows * max(widths, default=1)))
+    if n_points < MIN_CHUNKS * target:
+        return 0
+    n_chunks = -(-n_points // target)
+    return -(-n_points // n_chunks)  # equal chunks, so that little padding is computed
 
 
 def _propagate(forward, xs, request, plan, fold, directions, constraint) -> Jet:
