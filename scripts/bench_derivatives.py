@@ -105,11 +105,10 @@ def laplacian_fns(model_call, d):
         return jet(model, x, lap_req).contractions[0, 0]
 
     def nested_jvp_chunked(model, xs):
+        per_point = jax.tree_util.Partial(nested_jvp, model)  # the model enters the chunks as an argument
         chunk = auto_chunk(model, xs.shape[0], lap_req)
         if not chunk:
-            return jax.vmap(lambda x: nested_jvp(model, x))(xs)
-        # the model enters the chunks as an argument, as the engine's weights do
-        per_point = jax.tree_util.Partial(nested_jvp, model)
+            return jax.vmap(per_point)(xs)
         return _in_chunks(lambda fn, points, _: jax.vmap(fn)(points), per_point, xs, None, chunk)
 
     engine_lap.batched = engine_whole.batched = engine_diag.batched = nested_jvp_chunked.batched = True

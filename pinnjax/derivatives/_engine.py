@@ -317,12 +317,11 @@ def estimator_forward(model):
 
 def _jet_batch(model, xs, request, fallback, fold=True, key=None, chunk=None):
     request.check(xs.shape[-1])
-    if chunk is None:
-        chunk = auto_chunk(model, xs.shape[0], request)
     if request.estimator is not None:
         if fallback:
             raise ValueError("fallback=True computes exact derivatives; drop Request.estimator for it")
-        return propagate(estimator_forward(model), xs, request, fold=fold, key=key, chunk=chunk)
+        forward = estimator_forward(model)
+        return propagate(forward, xs, request, fold=fold, key=key, chunk=_chunk(chunk, model, xs, request))
     forward = None if fallback else network_forward(model)
     if forward is None:
         from ._fallback import jet_autodiff
@@ -333,7 +332,12 @@ def _jet_batch(model, xs, request, fallback, fold=True, key=None, chunk=None):
         if getattr(model, "in_size", None) == "scalar":
             fn = lambda p: model(p[0])  # noqa: E731
         return jax.vmap(lambda p: jet_autodiff(_as_vector_fn(fn), p, request))(xs)
-    return propagate(forward, xs, request, fold=fold, chunk=chunk)
+    return propagate(forward, xs, request, fold=fold, chunk=_chunk(chunk, model, xs, request))
+
+
+def _chunk(chunk, model, xs, request) -> int:
+    """The caller's ``chunk``, or :func:`auto_chunk`'s when it is None."""
+    return auto_chunk(model, xs.shape[0], request) if chunk is None else chunk
 
 
 def _as_vector_fn(fn):
