@@ -143,3 +143,26 @@ def test_bad_chunk_is_a_named_error(chunk, key):
     model = _network("mlp", 2, key)
     with pytest.raises(ValueError, match="chunk must be None, 0 or a positive number of points"):
         jet_batch(model, jnp.zeros((4, 2)), Request.laplacian(2), chunk=chunk)
+
+
+def test_config_chunk_reaches_the_engine_and_trains_the_same(monkeypatch):
+    """``derivatives.chunk: 7`` (a run of 32 interior points): the training step's engine pass
+    runs in chunks of 7, and 20 Adam steps end where the unchunked run (``chunk: 0``) does, to
+    float64 rounding; outside a run the setting is gone."""
+    import pinnjax as pj
+    from pinnjax.problems import Poisson1D
+
+    calls = []
+    original = engine._in_chunks
+    monkeypatch.setattr(engine, "_in_chunks", lambda *a: calls.append(a[-1]) or original(*a))
+    tiny = {"model": {"width": 8, "depth": 2, "dtype": "float64"},
+            "train": {"steps": 20, "lbfgs_steps": 0, "scan_steps": 10, "log_every": 10, "checkpoint_every": 10},
+            "sampling": {"interior": 32, "boundary": 8}, "eval": {"every": 10, "points": 64},
+            "output": {"plots": False}}
+    chunked = pj.solve(Poisson1D(), tiny, derivatives={"chunk": 7})
+    assert 7 in calls
+    calls.clear()
+    whole = pj.solve(Poisson1D(), tiny, derivatives={"chunk": 0})
+    assert calls == []
+    assert [r["loss"] for r in chunked.history] == pytest.approx([r["loss"] for r in whole.history], rel=1e-9)
+    assert engine._CHUNK_SETTING == []

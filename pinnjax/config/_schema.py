@@ -164,6 +164,10 @@ class DerivativesConfig:
     laplacian: str = _field("exact", choices=("exact", "hutchinson", "sparse"))
     samples: int = _positive(16)
     directions: str = _field("rademacher", choices=("rademacher", "gaussian"))
+    # points per chunk of the engine's batched pass: "auto" (on CPU, large batches run in
+    # cache-sized chunks, each recomputed in the backward pass: pinnjax.derivatives.auto_chunk),
+    # 0 (whole batches) or a number of points
+    chunk: int | str = _field("auto", min=0, choices=("auto",))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ from ._carried import multiply as multiply
 from ._carried import scale as scale
 from ._carried import subtract as subtract
 from ._engine import auto_chunk as auto_chunk
+from ._engine import chunking as chunking
 from ._engine import jet as jet
 from ._engine import jet_batch as jet_batch
 from ._engine import network_forward as network_forward

@@ -9,6 +9,7 @@ the requested columns out, and routes anything else to the nested-jvp fallback.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 
@@ -134,12 +135,35 @@ MIN_CHUNK_POINTS = 128
 MIN_CHUNKS = 4
 
 
+# A run's ``derivatives.chunk`` while the trainer traces (see :func:`chunking`).
+_CHUNK_SETTING: list = []
+
+
+@contextlib.contextmanager
+def chunking(setting: int | str = "auto"):
+    """Inside the block, :func:`auto_chunk` answers ``setting``: ``"auto"`` (its own choice),
+    0 (whole batches) or a number of points. The trainer holds it around a run (config key
+    ``derivatives.chunk``); it applies to what is traced inside the block."""
+    _CHUNK_SETTING.append(setting)
+    try:
+        yield
+    finally:
+        _CHUNK_SETTING.pop()
+
+
 def auto_chunk(model, n_points: int, request: Request) -> int:
     """Points per chunk for :func:`propagate` (0: the whole batch at once). On CPU, a batch of
     at least ``MIN_CHUNKS`` chunks runs in chunks of ``CHUNK_NUMBERS`` carried numbers (rows x
-    the network's largest layer width; ``MIN_CHUNK_POINTS`` points at least). Never on GPU/TPU (they want the whole batch), nor while a residual's parameter
-    Jacobian is recorded (``LINEAR_RECORDERS``: that trace reads every layer's input)."""
-    if LINEAR_RECORDERS or jax.default_backend() != "cpu":
+    the network's largest layer width; ``MIN_CHUNK_POINTS`` points at least). Never on GPU/TPU
+    (they want the whole batch), nor while a residual's parameter Jacobian is recorded
+    (``LINEAR_RECORDERS``: that trace reads every layer's input). Inside :func:`chunking`
+    with a number, that number (0: never)."""
+    if LINEAR_RECORDERS:
+        return 0
+    setting = _CHUNK_SETTING[-1] if _CHUNK_SETTING else "auto"
+    if setting != "auto":
+        return setting if n_points > setting else 0
+    if jax.default_backend() != "cpu":
         return 0
     plan = make_plan(request)
     rows = 1 + sum(plan.rows(g) for g in range(N_GROUPS))

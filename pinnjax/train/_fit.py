@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from ..config import RunConfig, dump_config
+from ..derivatives import chunking
 from ..problem import unknowns_filter
 from ..io import (
     ProgressBar,
@@ -168,7 +169,7 @@ def fit_state(problem, cfg: RunConfig, run_dir=None, *, resume: bool = False, pr
     the points are split over a 1-D device mesh (``_mesh.py``); only process 0 writes the
     run folder."""
     initialize_distributed(cfg.distributed)  # before anything starts a backend in a multi-process run
-    with precision(cfg.model.dtype):
+    with precision(cfg.model.dtype), chunking(cfg.derivatives.chunk):
         return _fit(problem, cfg, run_dir, resume, progress)
 
 
