@@ -32,6 +32,7 @@ figures and provenance, kept as ``cost_provenance``) and runs part 2 only.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -143,16 +144,22 @@ def solution_floors(name: str) -> dict:
     """The config's exact solution (centred or published coefficients) and the relative errors
     left by its best constant and best linear ``w`` (``scripts/highdim_linear_part.py``, 20,000
     points, float64): what a run must beat to have learned more than that part."""
-    from highdim_linear_part import floors
-
     from pinnjax.config import load_config
 
     params = load_config(ROOT / "configs" / f"{name}.yaml").problem.params
     centred = params.get("centred", True)
-    with jax.enable_x64(True):
-        f = floors(int(params["dim"]), 20000, 0, centred=centred)
+    f = _floors(int(params["dim"]), centred)
     return {"solution": "centred" if centred else "published", "constant_floor": f["constant"],
             "linear_floor": f["linear"]}
+
+
+@functools.lru_cache(maxsize=None)
+def _floors(dim: int, centred: bool) -> dict:
+    """Once per solution: the three equations of a dimension share it."""
+    from highdim_linear_part import floors
+
+    with jax.enable_x64(True):
+        return floors(dim, 20000, 0, centred=centred)
 
 
 def run_config(name: str, budget: float, quick: bool) -> dict:

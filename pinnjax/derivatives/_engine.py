@@ -105,7 +105,7 @@ def _in_chunks(run: Callable, fn, xs: jax.Array, directions, chunk: int) -> Jet:
     (``lax.map``), each rematerialised in the backward pass (``jax.checkpoint``). The batch is
     padded with copies of its first point up to a multiple of ``chunk``; the padding is cut
     off. The arrays of ``fn`` (a network's bound ``forward``: its weights) enter the
-    checkpoint as arguments, not as closed-over constants (measured ~10% faster)."""
+    checkpoint as arguments, not as closed-over constants."""
     n = xs.shape[0]
     m = -(-n // chunk) * chunk
 
@@ -122,10 +122,11 @@ def _in_chunks(run: Callable, fn, xs: jax.Array, directions, chunk: int) -> Jet:
 
 # Points per chunk: about this many carried numbers (rows x width) per chunk, so that a
 # layer's carried arrays (1 MiB in float32) stay in cache through its forward and backward
-# pass, and at least MIN_CHUNK_POINTS points (smaller chunks are too small a matmul). Measured
-# on a 2-core AMD EPYC (one training step, 2,048 points): 1.9x faster for a modified MLP of
-# width 128 at d = 2, 1.4x for a PirateNet, 2.2-2.5x for a tanh MLP of width 64 at d = 10 and
-# 50. A batch under MIN_CHUNKS chunks runs whole: two chunks of a width-64 MLP at d = 2 ran
+# pass, and at least MIN_CHUNK_POINTS points (smaller chunks are too small a matmul). The
+# gain over the whole batch is in results/derivatives.md (engine_whole / engine_lap; 2-core
+# AMD EPYC, 2,048 points: 1.3-1.4x for a modified MLP of width 128, 1.1x for a PirateNet,
+# 1.4x for a tanh MLP of width 64 at d = 10 and 50, under pinnjax's XLA flags). A batch under
+# MIN_CHUNKS chunks runs whole: two chunks of a width-64 MLP at d = 2 ran
 # slower (the rematerialised forward pass cost more than the cache saved), and so did chunks
 # of 14 points of the 100-point, width-1,024 high-dimensional configs (2.5x slower). The
 # whole-batch step's time varied up to 2x from run to run on the shared machine (its memory
@@ -344,8 +345,8 @@ def _jet_batch(model, xs, request, fallback, fold=True, key=None, chunk=None):
     if request.estimator is not None:
         if fallback:
             raise ValueError("fallback=True computes exact derivatives; drop Request.estimator for it")
-        forward = estimator_forward(model)
-        return propagate(forward, xs, request, fold=fold, key=key, chunk=_chunk(chunk, model, xs, request))
+        return propagate(estimator_forward(model), xs, request, fold=fold, key=key,
+                         chunk=_chunk(chunk, model, xs, request))
     forward = None if fallback else network_forward(model)
     if forward is None:
         from ._fallback import jet_autodiff
