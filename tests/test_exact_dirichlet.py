@@ -222,3 +222,73 @@ def test_exact_dirichlet_leaves_other_conditions_and_outputs_free(key):
     xi = two.domain.sample_interior(key, 8)
     np.testing.assert_allclose(two.predict(net2, xb)[:, 0], 1.0 + xb[:, 0] * xb[:, 1], atol=ROUND_OFF)
     np.testing.assert_allclose(two.predict(net2, xi)[:, 1], jax.vmap(net2)(xi)[:, 1], rtol=1e-14)
+
+
+def _box_product(x, lower, upper):
+    """Independent formula: prod_k (x_k - a_k)(b_k - x_k) / L_k, scaled so that its peak is
+    min_k L_k / 4 (numpy, not the library's slabs)."""
+    lower, upper, x = np.asarray(lower), np.asarray(upper), np.asarray(x)
+    lengths = upper - lower
+    slabs = (x - lower) * (upper - x) / lengths
+    return np.abs(np.prod(slabs, axis=-1)) * (lengths.min() / 4) / np.prod(lengths / 4)
+
+
+def test_box_hard_constraint_distance_is_its_product_of_slabs(key):
+    box = Box([0.0, -1.0], [2.0, 0.0])  # sides 2 and 1
+    inside = box.sample_interior(key, 300)
+    within = _vmap(lambda x: box._part_distance_within(x, "boundary"), inside)
+    np.testing.assert_allclose(within, _box_product(inside, box.lower, box.upper), rtol=1e-13)
+    assert np.all(within > 0)
+    # R0 is a different function inside (the product is what a hard constraint now uses)
+    assert np.max(np.abs(within - _vmap(lambda x: box._part_distance(x, "boundary"), inside))) > 1e-2
+    edge = box.sample_boundary(key, 300)
+    np.testing.assert_allclose(_vmap(lambda x: box._part_distance_within(x, "boundary"), edge), 0.0, atol=ROUND_OFF)
+    # slope 1 across the faces of the shortest side (y), min L / L_x = 1/2 across the x faces
+    grad = jax.grad(lambda x: box._part_distance_within(x, "boundary"))
+    np.testing.assert_allclose(grad(jnp.array([1.0, 0.0 - 1e-12])), [0.0, -1.0], atol=1e-9)
+    np.testing.assert_allclose(grad(jnp.array([0.0 + 1e-12, -0.5])), [0.5, 0.0], atol=1e-9)
+    # a face part, and a box in more dimensions than SMOOTH_PRODUCT_MAX_DIM, keep R0
+    x = inside[0]
+    assert float(box._part_distance_within(x, "x_min")) == float(box._part_distance(x, "x_min"))
+    box4 = Box([0.0] * 4, [1.0] * 4)
+    x4 = jnp.full(4, 0.3)
+    assert float(box4._part_distance_within(x4, "boundary")) == float(box4._part_distance(x4, "boundary"))
+
+
+def test_csg_uses_the_box_product_only_where_the_domain_lies_inside_the_box(key):
+    square_with_holes = _difference()  # the square is the Difference's first operand
+    inside = square_with_holes.sample_interior(key, 300)
+    outer = _vmap(lambda x: square_with_holes._part_distance_within(x, "outer"), inside)
+    np.testing.assert_allclose(outer, _box_product(inside, [-0.5, -0.5], [0.5, 0.5]), rtol=1e-13)
+    # the holes (the domain lies outside them): Euclidean distances to the circles, combined
+    # harmonically, 1 / sum_i 1 / (|x - c_i| - r)
+    centres = np.array([(0.3, 0.3), (-0.3, 0.3), (0.3, -0.3), (-0.3, -0.3)])
+    euclid = np.linalg.norm(np.asarray(inside)[:, None, :] - centres[None], axis=-1) - 0.1
+    inner = _vmap(lambda x: square_with_holes._part_distance_within(x, "inner"), inside)
+    np.testing.assert_allclose(inner, 1.0 / np.sum(1.0 / euclid, axis=1), rtol=1e-12)
+    # the public part_distance is unchanged (R0 of the quadratic disk distances)
+    assert np.max(np.abs(inner - _vmap(lambda x: square_with_holes._part_distance(x, "inner"), inside))) > 1e-2
+    # in a Union the product would vanish on a face's extension inside the other box: not used
+    union = _union()
+    pts = union.sample_interior(key, 300)
+    for part in ("boxes.low", "boxes.high"):
+        np.testing.assert_array_equal(_vmap(lambda x, p=part: union._part_distance_within(x, p), pts),
+                                      _vmap(lambda x, p=part: union._part_distance(x, p), pts))
+    # an Intersection lies inside both operands: its box part is the product
+    cap = _intersection()
+    pts = cap.sample_interior(key, 300)
+    np.testing.assert_allclose(_vmap(lambda x: cap._part_distance_within(x, "box"), pts),
+                               _box_product(pts, [0.0, 0.0], [2.0, 2.0]), rtol=1e-13)
+
+
+def test_harmonic_conjunction_is_one_over_the_sum_of_reciprocals_and_zero_on_each_part():
+    from pinnjax.geometry._rfunctions import harmonic_conjunction_all
+
+    v = [jnp.float64(0.3), jnp.float64(0.7), jnp.float64(2.0)]
+    assert float(harmonic_conjunction_all(v)) == pytest.approx(1.0 / (1 / 0.3 + 1 / 0.7 + 1 / 2.0), rel=1e-14)
+    assert float(harmonic_conjunction_all([jnp.float64(0.0), jnp.float64(0.5)])) == 0.0
+    assert float(harmonic_conjunction_all([jnp.float64(0.0), jnp.float64(0.0)])) == 0.0  # not 0 / 0
+    # on part 0 (v0 = 0, v1 > 0) the gradient is v0's: d/da (a b / (a + b)) = b^2 / (a + b)^2 = 1 at a = 0
+    grad = jax.grad(lambda a: harmonic_conjunction_all([a, jnp.float64(0.5)]))(jnp.float64(0.0))
+    assert float(grad) == pytest.approx(1.0, rel=1e-14)
+    assert np.isfinite(float(jax.grad(lambda a: harmonic_conjunction_all([a, a]))(jnp.float64(0.0))))

@@ -85,6 +85,17 @@ class Ball(AbstractDomain):
         del part  # "sphere" is the whole boundary
         return jnp.abs(self.distance(x))
 
+    def _part_distance_without(self, x, part):
+        """Outside the ball, the Euclidean distance ``|x - c| - r``: its Laplacian is
+        ``(d - 1) / |x - c|``, at most ``(d - 1) / r``, where the quadratic `distance` has
+        ``-d / r`` everywhere and grows like ``|x - c|^2 / (2 r)`` away from the ball (a
+        hole's distance enters a hard constraint's data ``g`` and its ``D``)."""
+        del part
+        x = jnp.asarray(x)
+        r2 = jnp.sum((x - self._c(x.dtype)) ** 2)
+        # the centre is never outside the ball: the floor only keeps its gradient finite
+        return jnp.abs(jnp.sqrt(jnp.maximum(r2, jnp.finfo(x.dtype).tiny)) - self.radius)
+
     def volume(self) -> float:
         d = self.dim
         return math.pi ** (d / 2) / math.gamma(d / 2 + 1) * self.radius**d

@@ -173,6 +173,17 @@ class AbstractDomain(eqx.Module):
             return jnp.abs(self.distance(x))
         raise NotImplementedError(f"{type(self).__name__} has no distance to its boundary part {part!r}")
 
+    def _part_distance_within(self, x, part: str):
+        """A distance to a part that need be valid (>= 0, zero exactly on the part) only for
+        ``x`` inside this domain: what a hard constraint evaluates. Domains where that allows a
+        smoother function than `_part_distance` override it (a Box's product of slabs)."""
+        return self._part_distance(x, part)
+
+    def _part_distance_without(self, x, part: str):
+        """Like `_part_distance_within`, valid only for ``x`` outside this domain: for a hole
+        cut out of another domain (a Ball's Euclidean distance)."""
+        return self._part_distance(x, part)
+
     @abc.abstractmethod
     def volume(self) -> float:
         """Interior measure (length / area / volume); estimated for CSG."""

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._base import AbstractDomain, check_names, float_dtype
-from ._rfunctions import conjunction, conjunction_all, disjunction, trim
+from ._rfunctions import conjunction, conjunction_all, disjunction, harmonic_conjunction_all, trim
 
 _N_ESTIMATE = 4096  # points used for acceptance-rate estimates
 
@@ -208,12 +208,35 @@ class AbstractCSG(AbstractDomain):
         return self._combine(self.a.distance(x), self.b.distance(x))
 
     def _part_distance(self, x, part):
+        return self._operand_part_distance(x, part, None)
+
+    def _part_distance_within(self, x, part):
+        """As `_part_distance`, for ``x`` inside the result: each operand gives its distance for
+        the side of it the result lies on (`_operand_sides`), e.g. a Box's smooth product for
+        the square of a square with holes, a Ball's Euclidean distance for a hole."""
+        return self._operand_part_distance(x, part, "within")
+
+    def _part_distance_without(self, x, part):
+        return self._operand_part_distance(x, part, "without")
+
+    def _operand_sides(self, side):
+        """On which side of operands a and b a point on `side` of the result lies ("within",
+        "without"; None where that is not known)."""
+        del side
+        return None, None
+
+    def _operand_part_distance(self, x, part, side):
+        sides = self._operand_sides(side)
+        by_side = {None: "_part_distance", "within": "_part_distance_within", "without": "_part_distance_without"}
         if part == "boundary":
-            return jnp.abs(self.distance(x))
+            if None in sides:
+                return jnp.abs(self.distance(x))
+            # on this side the result's boundary is the nearer of the operands' boundaries
+            return harmonic_conjunction_all([getattr(op, by_side[s])(x, "boundary") for op, s in zip((self.a, self.b), sides)])
         # The operand parts this name means, as in `_sources`.
         la, lb = self.labels
         pieces = []
-        for op, label, other in ((self.a, la, self.b), (self.b, lb, self.a)):
+        for op, label, other, op_side in zip((self.a, self.b), (la, lb), (self.b, self.a), sides):
             if part == label:
                 sub = "boundary"
             elif part.startswith(label + "."):
@@ -222,9 +245,9 @@ class AbstractCSG(AbstractDomain):
                 sub = op._canon_part(part)
             else:
                 continue
-            pieces.append(self._trimmed(op._part_distance(x, sub), other.distance(x)))
+            pieces.append(self._trimmed(getattr(op, by_side[op_side])(x, sub), other.distance(x)))
         # Zero where any piece is zero; R0 conjunction of unsigned values stays >= 0.
-        return conjunction_all(pieces)
+        return conjunction_all(pieces) if side is None else harmonic_conjunction_all(pieces)
 
     def _trimmed(self, piece, other_distance):
         """An operand's part distance, cut to where that part bounds the result: only a union
@@ -321,6 +344,10 @@ class Difference(AbstractCSG):
     def _combine(self, a, b):
         return conjunction(a, -b)  # A minus B = A and (not B)
 
+    def _operand_sides(self, side):
+        # inside a - b is inside a and outside b; outside it nothing is known
+        return ("within", "without") if side == "within" else (None, None)
+
 
 class Union(AbstractCSG):
     """`a | b`: points in a or b. See `AbstractCSG` for part names."""
@@ -334,6 +361,10 @@ class Union(AbstractCSG):
 
     def _combine(self, a, b):
         return disjunction(a, b)
+
+    def _operand_sides(self, side):
+        # outside a | b is outside both; inside it, either
+        return ("without", "without") if side == "without" else (None, None)
 
     def _trimmed(self, piece, other_distance):
         return trim(piece, -other_distance)  # keep the piece outside the other operand
@@ -351,6 +382,9 @@ class Intersection(AbstractCSG):
 
     def _combine(self, a, b):
         return conjunction(a, b)
+
+    def _operand_sides(self, side):
+        return ("within", "within") if side == "within" else (None, None)
 
 
 @functools.lru_cache(maxsize=256)

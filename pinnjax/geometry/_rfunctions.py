@@ -14,6 +14,8 @@ part, so that parts can be trimmed and combined without caring which side is ins
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 
 
@@ -34,6 +36,27 @@ def conjunction_all(values):
     for v in values[1:]:
         out = conjunction(out, v)
     return out
+
+
+def harmonic_conjunction_all(values):
+    """``1 / sum_i (1 / v_i)`` for unsigned distances ``v_i >= 0``, written
+    ``prod_i v_i / sum_k prod_{j != k} v_j`` so that it is zero (not 0 / 0) where any is zero:
+    zero exactly where one is, equal to ``v_i`` to first order near where only ``v_i`` is, and
+    smooth wherever the sum is positive. The R0 conjunction's second derivatives grow like
+    ``1 / sqrt(a^2 + b^2)`` where two distances are small together (a narrow gap between two
+    parts), which a hard constraint's ``D`` carries into the residual; this one's stay of the
+    order of the parts' own (Sukumar & Srivastava 2022 combine distances the same way in their
+    transfinite weights). What the hard-constraint distances (`_part_distance_within`) use."""
+    if len(values) == 1:
+        return values[0]
+    others = [_product(values[:i] + values[i + 1 :]) for i in range(len(values))]
+    denom = functools.reduce(jnp.add, others)
+    safe = jnp.where(denom > 0, denom, 1.0)  # no 0 / 0 in the untaken branch's derivatives
+    return jnp.where(denom > 0, _product(values) / safe, 0.0)
+
+
+def _product(values):
+    return functools.reduce(jnp.multiply, values)
 
 
 def slab(x, lo, hi):

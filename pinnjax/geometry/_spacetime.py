@@ -84,6 +84,11 @@ class SpaceTime(AbstractDomain):
             return self.time._part_distance(x[-1:], part)
         return self.space._part_distance(x[:-1], part)
 
+    def _part_distance_within(self, x, part):
+        if part in ("initial", "final"):
+            return self.time._part_distance(x[-1:], part)
+        return self.space._part_distance_within(x[:-1], part)
+
     def time_distance(self, x):
         """(t - t0) / (t1 - t0) for the point x = (x..., t)."""
         return self.time.time_distance(jnp.asarray(x)[-1])

@@ -8,9 +8,15 @@ With part distances ``phi_1..phi_m`` (each >= 0, zero exactly on its part) and v
     g = sum_i g_i w_i,   w_i = prod_{j != i} phi_j / sum_k prod_{j != k} phi_j
 
 equals ``g_i`` on part ``i`` (there every other weight has the factor ``phi_i = 0``), and
-``D = phi_1 ^ ... ^ phi_m`` (R0 conjunction) is zero on every part and positive elsewhere in
-the domain. For the two labels of a ``Difference`` this ``D`` is the Difference's own
-``distance`` inside the domain.
+
+    D = prod_j phi_j / sum_k prod_{j != k} phi_j = 1 / sum_i (1 / phi_i)
+
+(the harmonic conjunction, `_rfunctions.harmonic_conjunction_all`) is zero on every part and
+positive elsewhere in the domain. The distances are the domain's `_part_distance_within`:
+valid inside the domain only, and smooth there (a box's product of slabs, a hole's Euclidean
+distance). On Poisson 2d-C (a square with four holes, gaps of 0.1 between them and the
+square) the R0 conjunction and quadratic disk distances of `part_distance` left a held-out
+residual of 1.3e2 after 1,000 Adam + 300 ENGD steps; these smooth ones left 2.0e-2.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from ..geometry._rfunctions import conjunction_all
+from ..geometry._rfunctions import harmonic_conjunction_all
 from ._conditions import Dirichlet, _value_at
 
 
@@ -42,9 +48,9 @@ def exact_dirichlet(domain, values: dict):
     data = list(values.values())
 
     def constraint(x):
-        phis = [domain._part_distance(x, part) for part in parts]
+        phis = [domain._part_distance_within(x, part) for part in parts]
         gs = [_value_at(g, x) for g in data]
-        return _transfinite(phis, gs), conjunction_all(phis)
+        return _transfinite(phis, gs), harmonic_conjunction_all(phis)
 
     return constraint
 
@@ -70,7 +76,7 @@ def _check_distances(domain, parts: tuple[str, ...]) -> None:
     x = jax.ShapeDtypeStruct((domain.dim,), jnp.zeros(()).dtype)
     for part in parts:
         try:
-            jax.eval_shape(lambda p, part=part: domain._part_distance(p, part), x)
+            jax.eval_shape(lambda p, part=part: domain._part_distance_within(p, part), x)
         except NotImplementedError as exc:
             raise ValueError(
                 f"boundary part {part!r} of {type(domain).__name__} has no distance function ({exc})"
