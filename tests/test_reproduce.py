@@ -176,7 +176,8 @@ def test_quick_pinnacle_protocol_adds_no_lbfgs(tmp_path, monkeypatch):
     seen = {}
 
     def fake_run(cmd, **kwargs):
-        seen["cmd"] = cmd
+        if "pinnjax" in cmd:  # not the hardware probe (`uname -p`, on first use of platform.processor)
+            seen["cmd"] = cmd
         return subprocess.CompletedProcess(cmd, 1, "", "stopped by the test")
 
     monkeypatch.setattr(reproduce.subprocess, "run", fake_run)
