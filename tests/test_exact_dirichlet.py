@@ -292,3 +292,43 @@ def test_harmonic_conjunction_is_one_over_the_sum_of_reciprocals_and_zero_on_eac
     grad = jax.grad(lambda a: harmonic_conjunction_all([a, jnp.float64(0.5)]))(jnp.float64(0.0))
     assert float(grad) == pytest.approx(1.0, rel=1e-14)
     assert np.isfinite(float(jax.grad(lambda a: harmonic_conjunction_all([a, a]))(jnp.float64(0.0))))
+
+
+class _MixedData(pj.Problem):
+    """u'' = 0 on [0, 1] with constant data u(0) = 2 and function data u(1) = cos(x)."""
+
+    domain = pj.Interval(0.0, 1.0)
+    needs = ("u_xx",)
+    conditions = (
+        pj.Dirichlet(2.0, part="left", name="left"),
+        pj.Dirichlet(lambda x: jnp.cos(x[0]), part="right", name="right"),
+    )
+
+    def residual(self, x, d):
+        return d.u_xx
+
+
+def test_hard_constraint_constant_imposes_only_constant_data(key):
+    def spec(problem, name, hard):
+        return make_spec(problem, config_from_dict({"problem": {"name": name}, "model": {"hard_constraint": hard}}))
+
+    # constant data are imposed, function data stay a loss term (never evaluated inside)
+    assert spec(_MixedData(), "poisson1d", "constant").term_names == ("residual", "right")
+    assert spec(_MixedData(), "poisson1d", True).term_names == ("residual",)
+    mixed = pj.with_exact_dirichlet(_MixedData(), "constant")
+    net = pj.MLP(1, 1, 8, 2, "tanh", key=key, dtype=jnp.float64)
+    ends = jnp.array([[0.0], [1.0]])
+    u = np.asarray(mixed.predict(net, ends)[:, 0])
+    assert abs(u[0] - 2.0) < ROUND_OFF  # imposed
+    g, D = mixed.constraint(jnp.array([0.7]))  # the constraint knows nothing of the right end's data
+    assert float(g) == 2.0 and 0 < float(D)
+    # a problem whose only Dirichlet data is its exact solution (PNd) trains as without the key
+    from problems import PoissonND
+
+    assert spec(PoissonND(), "poissonnd", "constant").term_names == spec(PoissonND(), "poissonnd", False).term_names
+    # every Dirichlet datum constant: the same as true
+    assert spec(Poisson2DC(), "poisson2d_c", "constant").term_names == ("residual",)
+    with pytest.raises(ConfigError, match=r"key 'model.hard_constraint'"):
+        config_from_dict({"problem": {"name": "poisson1d"}, "model": {"hard_constraint": "some"}})
+    with pytest.raises(ValueError, match="impose must be one of all, constant"):
+        pj.with_exact_dirichlet(_MixedData(), "function")

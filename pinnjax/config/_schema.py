@@ -85,7 +85,10 @@ class ModelConfig(_PerType):
     activation: str = "tanh"
     embedding: EmbeddingConfig | None = None
     factorization: FactorizationConfig | None = None
-    hard_constraint: bool = False
+    # true: impose the problem's Dirichlet conditions exactly; constant: only those whose data
+    # are numbers (function data stay loss terms, so a closed-form solution given as boundary
+    # data never enters the interior through the constraint's g)
+    hard_constraint: bool | str = _field(False, choices=("constant",))
     dtype: str = _field("float32", choices=("float32", "float64"))
     # precision of the float32 matmuls of the compiled training step: auto = highest on GPUs
     # (whose default may round through TF32 and spoil third- and fourth-order terms), the

@@ -15,5 +15,6 @@ from ._unknowns import unknown_names as unknown_names
 from ._unknowns import unknowns_filter as unknowns_filter
 from ._unknowns import Regularization as Regularization
 from ._exact_dirichlet import exact_dirichlet as exact_dirichlet
+from ._exact_dirichlet import imposes_exactly as imposes_exactly
 from ._exact_dirichlet import is_exact_dirichlet as is_exact_dirichlet
 from ._exact_dirichlet import with_exact_dirichlet as with_exact_dirichlet

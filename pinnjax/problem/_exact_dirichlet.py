@@ -86,20 +86,32 @@ def _check_distances(domain, parts: tuple[str, ...]) -> None:
 # --- a problem's Dirichlet conditions as its hard constraint (model.hard_constraint) ---------
 
 
-def dirichlet_values(problem) -> dict[str, dict]:
+IMPOSE = ("all", "constant")  # which Dirichlet conditions a hard constraint imposes
+
+
+def is_constant_data(value) -> bool:
+    """Whether Dirichlet data is a number (not a function of x). Only such data can be imposed
+    exactly without evaluating a function of ``x`` inside the domain: the transfinite ``g``
+    evaluates each part's data away from the part, so data given as a closed-form solution (a manufactured problem's
+    ``Dirichlet(self.exact)``) would hand the network the answer in the interior."""
+    return value is not None and not callable(value)
+
+
+def dirichlet_values(problem, impose: str = "all") -> dict[str, dict]:
     """``{output: {part: value}}`` from a problem's Dirichlet conditions (its other conditions
-    stay loss terms); an output without one is ``{}``. ValueError if there is no Dirichlet
-    condition at all, or two on one output and part."""
+    stay loss terms), all of them or (``impose="constant"``) those with constant data; an output
+    without one is ``{}``. ValueError if there is none to impose, or two on one output and part."""
     out = {name: {} for name in problem.outputs}
     for c in problem.get_conditions():
-        if not isinstance(c, Dirichlet):
+        if not isinstance(c, Dirichlet) or (impose == "constant" and not is_constant_data(c.value)):
             continue
         part = problem.domain._canon_part(c.part)
         if part in out[c.output]:
             raise ValueError(f"two Dirichlet conditions of {type(problem).__name__} on output {c.output!r}, part {part!r}")
         out[c.output][part] = c.value
     if not any(out.values()):
-        raise ValueError(f"{type(problem).__name__} has no Dirichlet condition to impose exactly")
+        which = "Dirichlet condition" if impose == "all" else "Dirichlet condition with constant data"
+        raise ValueError(f"{type(problem).__name__} has no {which} to impose exactly")
     return out
 
 
@@ -107,19 +119,20 @@ def _constraint_from_conditions(self, x):
     """``(g, D)`` per output from the problem's Dirichlet conditions (``exact_dirichlet``);
     ``(0, 1)`` (no constraint) for an output without one."""
     free = (jnp.zeros((), x.dtype), jnp.ones((), x.dtype))
-    pairs = [exact_dirichlet(self.domain, values)(x) if values else free for values in dirichlet_values(self).values()]
+    values = dirichlet_values(self, self._exact_dirichlet_constraint).values()
+    pairs = [exact_dirichlet(self.domain, v)(x) if v else free for v in values]
     if len(pairs) == 1:
         return pairs[0]
     return jnp.stack([g for g, _ in pairs]), jnp.stack([d for _, d in pairs])
 
 
 @functools.cache
-def _exact_dirichlet_class(cls):
+def _exact_dirichlet_class(cls, impose: str):
     """``cls`` with ``constraint`` from its Dirichlet conditions; same name, fields and pytree
     layout, so checkpoints and configs are those of ``cls``."""
     namespace = {
         "constraint": _constraint_from_conditions,
-        "_exact_dirichlet_constraint": True,
+        "_exact_dirichlet_constraint": impose,
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
         "__doc__": cls.__doc__,
@@ -127,26 +140,39 @@ def _exact_dirichlet_class(cls):
     return type(cls.__name__, (cls,), namespace)
 
 
-def with_exact_dirichlet(problem):
+def with_exact_dirichlet(problem, impose: str = "all"):
     """`problem` with its Dirichlet conditions imposed exactly: ``u = g + D * network`` with
-    ``g``, ``D`` from ``exact_dirichlet`` on the conditions' parts. Their loss terms are then
-    exactly zero and the trainer drops them; every other condition (initial, Neumann, ...)
-    stays a loss term. ValueError if the problem has no Dirichlet condition, or one on a part
-    without a distance function. What ``model.hard_constraint: true`` does for a problem that
-    defines no ``constraint`` of its own."""
+    ``g``, ``D`` from ``exact_dirichlet`` on the conditions' parts. `impose`: ``"all"`` of them,
+    or only those whose data are numbers (``"constant"``, `is_constant_data`; the others stay
+    loss terms). The imposed terms are then exactly zero and the trainer drops them; every other
+    condition (initial, Neumann, ...) stays a loss term. ValueError if there is no Dirichlet
+    condition to impose, or one on a part without a distance function. What
+    ``model.hard_constraint: true`` (``constant``) does for a problem that defines no
+    ``constraint`` of its own."""
+    if impose not in IMPOSE:
+        raise ValueError(f"with_exact_dirichlet: impose must be one of {', '.join(IMPOSE)}, got {impose!r}")
     if is_exact_dirichlet(problem):
         return problem
     if problem.has_constraint:
         raise ValueError(f"{type(problem).__name__} defines its own constraint(self, x)")
-    for values in dirichlet_values(problem).values():
+    for values in dirichlet_values(problem, impose).values():
         if values:
             exact_dirichlet(problem.domain, values)  # parts exist and have distances
-    out = object.__new__(_exact_dirichlet_class(type(problem)))
+    out = object.__new__(_exact_dirichlet_class(type(problem), impose))
     for name, value in vars(problem).items():  # the instance's fields, as they are
         object.__setattr__(out, name, value)
     return out
 
 
+def imposes_exactly(problem, condition) -> bool:
+    """Whether `condition` of `problem` holds exactly by its hard constraint (from
+    ``with_exact_dirichlet``), so that its loss term is zero and not trained."""
+    impose = getattr(type(problem), "_exact_dirichlet_constraint", None)
+    if impose is None or not isinstance(condition, Dirichlet):
+        return False
+    return impose == "all" or is_constant_data(condition.value)
+
+
 def is_exact_dirichlet(problem) -> bool:
     """Whether `problem` came from ``with_exact_dirichlet`` (its Dirichlet terms are zero)."""
-    return getattr(type(problem), "_exact_dirichlet_constraint", False)
+    return getattr(type(problem), "_exact_dirichlet_constraint", None) is not None

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from ..config import ConfigError, RunConfig
 from ..derivatives import Estimator
-from ..problem import Dirichlet, is_exact_dirichlet
+from ..problem import imposes_exactly
 from ._phases import Phase, phase_index, phases_from_config
 
 
@@ -77,15 +77,21 @@ class TrainSpec:
 def constrained_problem(problem, cfg: RunConfig):
     """The problem as a run trains it: with ``model.hard_constraint`` and no ``constraint`` of
     its own, its Dirichlet conditions imposed exactly (``with_exact_dirichlet``)."""
-    from ..problem import with_exact_dirichlet
+    from ..problem import Dirichlet, with_exact_dirichlet
+    from ..problem._exact_dirichlet import is_constant_data
 
-    if not cfg.model.hard_constraint or problem.has_constraint:
+    hard = cfg.model.hard_constraint
+    if hard is False or problem.has_constraint:
         return problem
+    if hard == "constant" and not any(
+        isinstance(c, Dirichlet) and is_constant_data(c.value) for c in problem.get_conditions()
+    ):
+        return problem  # nothing to impose: every Dirichlet datum is a function of x (or none)
     try:
-        return with_exact_dirichlet(problem)
+        return with_exact_dirichlet(problem, "all" if hard is True else "constant")
     except ValueError as exc:
         raise ConfigError(
-            f"key 'model.hard_constraint' is true but {type(problem).__name__} defines no "
+            f"key 'model.hard_constraint' is {hard} but {type(problem).__name__} defines no "
             f"constraint(self, x) -> (g, D), and none can be built from its conditions: {exc}"
         ) from None
 
@@ -106,11 +112,10 @@ def make_spec(problem, cfg: RunConfig) -> TrainSpec:
             f"key 'loss.weights' names unknown term(s) {unknown}; this problem's terms are {names}{hint}"
         )
     problem = constrained_problem(problem, cfg)
-    exact_terms = is_exact_dirichlet(problem)  # its Dirichlet terms are zero: not trained
     per_kind = {"interior": s.interior, "boundary": s.boundary, "initial": s.initial}
     kept = []
     for term in terms:
-        if exact_terms and isinstance(term.condition, Dirichlet):
+        if imposes_exactly(problem, term.condition):  # zero by the hard constraint: not trained
             continue
         if term.kind == "data":
             n = int(getattr(term.condition, "batch", None) or s.interior)  # data terms pick their own points
