@@ -91,7 +91,7 @@ def constrained_problem(problem, cfg: RunConfig):
         return with_exact_dirichlet(problem, "all" if hard is True else "constant")
     except ValueError as exc:
         raise ConfigError(
-            f"key 'model.hard_constraint' is {hard} but {type(problem).__name__} defines no "
+            f"key 'model.hard_constraint' is {str(hard).lower()} but {type(problem).__name__} defines no "
             f"constraint(self, x) -> (g, D), and none can be built from its conditions: {exc}"
         ) from None
 
