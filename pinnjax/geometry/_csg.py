@@ -246,7 +246,8 @@ class AbstractCSG(AbstractDomain):
             else:
                 continue
             pieces.append(self._trimmed(getattr(op, by_side[op_side])(x, sub), other.distance(x)))
-        # Zero where any piece is zero; R0 conjunction of unsigned values stays >= 0.
+        # Zero where any piece is zero (both conjunctions of unsigned values stay >= 0); the
+        # hard-constraint sides take the smooth harmonic one (`_rfunctions.py`).
         return conjunction_all(pieces) if side is None else harmonic_conjunction_all(pieces)
 
     def _trimmed(self, piece, other_distance):
