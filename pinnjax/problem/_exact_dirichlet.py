@@ -97,13 +97,18 @@ def is_constant_data(value) -> bool:
     return value is not None and not callable(value)
 
 
+def is_imposed(condition, impose: str) -> bool:
+    """Whether a hard constraint that imposes `impose` ("all" | "constant") takes `condition`."""
+    return isinstance(condition, Dirichlet) and (impose == "all" or is_constant_data(condition.value))
+
+
 def dirichlet_values(problem, impose: str = "all") -> dict[str, dict]:
     """``{output: {part: value}}`` from a problem's Dirichlet conditions (its other conditions
     stay loss terms), all of them or (``impose="constant"``) those with constant data; an output
     without one is ``{}``. ValueError if there is none to impose, or two on one output and part."""
     out = {name: {} for name in problem.outputs}
     for c in problem.get_conditions():
-        if not isinstance(c, Dirichlet) or (impose == "constant" and not is_constant_data(c.value)):
+        if not is_imposed(c, impose):
             continue
         part = problem.domain._canon_part(c.part)
         if part in out[c.output]:
@@ -168,9 +173,7 @@ def imposes_exactly(problem, condition) -> bool:
     """Whether `condition` of `problem` holds exactly by its hard constraint (from
     ``with_exact_dirichlet``), so that its loss term is zero and not trained."""
     impose = getattr(type(problem), "_exact_dirichlet_constraint", None)
-    if impose is None or not isinstance(condition, Dirichlet):
-        return False
-    return impose == "all" or is_constant_data(condition.value)
+    return impose is not None and is_imposed(condition, impose)
 
 
 def is_exact_dirichlet(problem) -> bool:

@@ -77,18 +77,17 @@ class TrainSpec:
 def constrained_problem(problem, cfg: RunConfig):
     """The problem as a run trains it: with ``model.hard_constraint`` and no ``constraint`` of
     its own, its Dirichlet conditions imposed exactly (``with_exact_dirichlet``)."""
-    from ..problem import Dirichlet, with_exact_dirichlet
-    from ..problem._exact_dirichlet import is_constant_data
+    from ..problem import with_exact_dirichlet
+    from ..problem._exact_dirichlet import is_imposed
 
     hard = cfg.model.hard_constraint
     if hard is False or problem.has_constraint:
         return problem
-    if hard == "constant" and not any(
-        isinstance(c, Dirichlet) and is_constant_data(c.value) for c in problem.get_conditions()
-    ):
+    impose = "all" if hard is True else "constant"
+    if impose == "constant" and not any(is_imposed(c, impose) for c in problem.get_conditions()):
         return problem  # nothing to impose: every Dirichlet datum is a function of x (or none)
     try:
-        return with_exact_dirichlet(problem, "all" if hard is True else "constant")
+        return with_exact_dirichlet(problem, impose)
     except ValueError as exc:
         raise ConfigError(
             f"key 'model.hard_constraint' is {str(hard).lower()} but {type(problem).__name__} defines no "
