@@ -40,6 +40,14 @@ def provenance_text(prov) -> str:
     return f"`{prov['commit'][:10]}`, {state}"
 
 
+def device_text(prov) -> str:
+    """One cell: the device a run trained on, with the machine's core count."""
+    hw = (prov or {}).get("hardware")
+    if not hw:
+        return "not recorded"
+    return f"{hw.get('device', '?')}, {hw.get('cores', '?')} cores"
+
+
 def provenance_lines(prov) -> list[str]:
     """A paragraph saying where, when and with what a whole results file was made."""
     if not prov or not prov.get("commit"):
@@ -89,6 +97,7 @@ def summarise(runs, published, recent=None) -> list[dict]:
             quick=any(r.get("quick") for r in rs),
             recipe=sorted({r["recipe"] for r in rs if r.get("recipe")}),
             provenance=sorted({provenance_text(r.get("provenance")) for r in rs}),
+            devices=sorted({device_text(r.get("provenance")) for r in rs}),
         )
         if pub and mean is not None:
             # an error near 1 is no solution, whatever the published number (Heat 2d-LT)
@@ -177,9 +186,9 @@ def render_accuracy(data) -> str:
     if any(r.get("quick") for r in data["rows"]):
         lines += ["**Rows marked quick ran reduced budgets (`--quick`): a check of the pipeline, not a result.**", ""]
     lines += [
-        "| problem | seeds | L2RE mean ± std | steps | wall s (mean) | best published | beaten? | recipe | provenance "
-        "| source / notes | best 2025-26 | 2025-26 source, setting |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| problem | seeds | L2RE mean ± std | steps | wall s (mean) | device | best published | beaten? | recipe "
+        "| provenance | source / notes | best 2025-26 | 2025-26 source, setting |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["rows"]:
         if r["l2re_mean"] is None:
@@ -199,7 +208,7 @@ def render_accuracy(data) -> str:
         recent_value, recent_source = _recent_cells(r)
         lines.append(
             f"| {r['problem']} | {len(r['seeds'])} | {l2} | {r['steps']} | {r['wall_seconds_mean']:.0f} | "
-            f"{fmt(r['published_l2re'], '.2e')} | {beaten} | {', '.join(r.get('recipe') or []) or 'not recorded'} | "
+            f"{'; '.join(r.get('devices') or ['not recorded'])} | {fmt(r['published_l2re'], '.2e')} | {beaten} | {', '.join(r.get('recipe') or []) or 'not recorded'} | "
             f"{'; '.join(r['provenance'])} | {'; '.join(notes)} | {recent_value} | {recent_source} |"
         )
     commands = sorted({r["provenance"]["command"] for r in data["runs"] if (r.get("provenance") or {}).get("command")})

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import pathlib
 
+import jax
 import pytest
 
 from pinnjax.cli import main
@@ -66,5 +67,6 @@ def test_config_smoke_run(name, tmp_path):
     for key in ("steps", "train_seconds", "compile_seconds", "steps_per_second", "versions", "seed", "git_revision"):
         assert key in metrics, key
     assert metrics["steps"] == expected
+    assert metrics["device_kind"] == jax.devices()[0].device_kind  # the model the run trained on
     assert (out / "config.yaml").is_file() and (out / "history.csv").is_file()
     assert any((out / "checkpoints").iterdir())

@@ -142,6 +142,28 @@ def test_an_accuracy_run_records_its_provenance(tmp_path):
     assert "`" + prov["commit"][:10] + "`" in (tmp_path / "accuracy.md").read_text()
 
 
+def test_runs_start_longest_first_and_rows_name_their_device(tmp_path, monkeypatch):
+    (tmp_path / "accuracy.json").write_text(json.dumps({"runs": [
+        run_record("poisson1d", 0, 1e-3, wall_seconds=10.0), run_record("kdv", 0, 1e-3, wall_seconds=500.0)]}))
+    started = []
+
+    def fake_run_one(config, seed, out, *args):
+        started.append((config, seed))
+        hardware = {"device": "cuda:0 (NVIDIA H100 80GB HBM3)", "cores": 16} if config == "kdv" else {"device": "cpu:0", "cores": 2}
+        return run_record(config, seed, 1e-3, provenance={"commit": "abc", "tree_clean": True, "command": "c",
+                                                          "hardware": hardware})
+
+    monkeypatch.setattr(reproduce, "run_one", fake_run_one)
+    argv = ["--configs", "poisson1d", "heat1d", "kdv", "--seeds", "0", "1", "--jobs", "1", "--out", str(tmp_path)]
+    assert reproduce.main(argv) == 0
+    # never run before (unknown): first; then by the mean wall time the last results recorded
+    assert [c for c, _ in started] == ["heat1d", "heat1d", "kdv", "kdv", "poisson1d", "poisson1d"]
+    data = json.loads((tmp_path / "accuracy.json").read_text())
+    assert [r["config"] for r in data["runs"]] == ["poisson1d"] * 2 + ["heat1d"] * 2 + ["kdv"] * 2  # table order kept
+    table = (tmp_path / "accuracy.md").read_text()
+    assert "| cuda:0 (NVIDIA H100 80GB HBM3), 16 cores |" in table and "| cpu:0, 2 cores |" in table
+
+
 def test_json_is_compared_by_content_and_a_json_without_renderer_is_named(results_copy):
     path = results_copy / "derivatives.json"
     path.write_text(json.dumps(json.loads(path.read_text()), indent=1))  # another script's indentation

@@ -109,6 +109,7 @@ def run_info() -> dict:
             "backend": jax.default_backend(),
         },
         "device": str(jax.devices()[0]),
+        "device_kind": jax.devices()[0].device_kind,  # the model, e.g. "NVIDIA H100 80GB HBM3"
         "platform": platform.platform(),
         "x64": bool(jax.config.jax_enable_x64),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),  # as set when the run started (pinnjax/_cpu_flags.py)
