@@ -133,11 +133,17 @@ def git(*args) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
+# What this script writes itself, and the runs never read: results/ and the README's generated
+# section. A change there leaves the tree clean, so that a second invocation after a first one
+# (which rendered its figures into the README) still records a clean tree.
+WRITTEN_BY_REPRODUCE = ("results", "README.md")
+
+
 def tree_state() -> tuple[str | None, bool | None]:
-    """(commit, whether the tree is clean): no tracked or untracked change outside results/,
-    which the runs do not read."""
+    """(commit, whether the tree is clean): no tracked or untracked change outside
+    WRITTEN_BY_REPRODUCE."""
     commit = (git("rev-parse", "HEAD") or "").strip() or None
-    status = git("status", "--porcelain", "--", ".", ":(exclude)results")
+    status = git("status", "--porcelain", "--", ".", *(f":(exclude){p}" for p in WRITTEN_BY_REPRODUCE))
     return commit, (None if status is None else status.strip() == "")
 
 

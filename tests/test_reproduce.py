@@ -142,6 +142,28 @@ def test_an_accuracy_run_records_its_provenance(tmp_path):
     assert "`" + prov["commit"][:10] + "`" in (tmp_path / "accuracy.md").read_text()
 
 
+def test_tree_state_ignores_what_reproduce_writes_and_nothing_else(tmp_path, monkeypatch):
+    def sh(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("README.md", "results/accuracy.md", "configs/poisson1d.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("first\n")
+    sh("init", "-q")
+    sh("add", "-A")
+    sh("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    monkeypatch.setattr(reproduce, "ROOT", tmp_path)
+    assert reproduce.tree_state()[1] is True
+    (tmp_path / "README.md").write_text("figures rendered by an earlier invocation\n")
+    (tmp_path / "results" / "accuracy.md").write_text("a new table\n")
+    assert reproduce.tree_state()[1] is True
+    (tmp_path / "configs" / "poisson1d.yaml").write_text("changed\n")
+    assert reproduce.tree_state()[1] is False
+    (tmp_path / "configs" / "poisson1d.yaml").write_text("first\n")
+    (tmp_path / "configs" / "new.yaml").write_text("untracked\n")
+    assert reproduce.tree_state()[1] is False
+
+
 def test_runs_start_longest_first_and_rows_name_their_device(tmp_path, monkeypatch):
     (tmp_path / "accuracy.json").write_text(json.dumps({"runs": [
         run_record("poisson1d", 0, 1e-3, wall_seconds=10.0), run_record("kdv", 0, 1e-3, wall_seconds=500.0)]}))
