@@ -99,7 +99,7 @@ def summarise(runs, published, recent=None) -> list[dict]:
             provenance=sorted({provenance_text(r.get("provenance")) for r in rs}),
             devices=sorted({device_text(r.get("provenance")) for r in rs}),
         )
-        if pub and mean is not None:
+        if pub and pub[0] is not None and mean is not None:
             # an error near 1 is no solution, whatever the published number (Heat 2d-LT)
             row["beats_published"] = mean < pub[0] and mean < 0.5
         rows.append(row)
@@ -147,7 +147,7 @@ def render_pinnacle_side_by_side(default, pinnacle, published, vanilla) -> str:
             return "not run" if row is None else "failed"
         return f"{row['l2re_mean']:.2e} ({len(row['seeds'])})" + (" (quick)" if row.get("quick") else "")
 
-    for problem in published:
+    for problem in (p for p in published if published[p][0] is not None):
         ours, protocol = mine.get(problem), theirs.get(problem)
         best = published[problem][0]
         gain = "-"

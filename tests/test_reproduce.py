@@ -80,9 +80,13 @@ def test_check_flags_a_table_without_json_and_a_missing_table(results_copy):
 
 
 def test_beats_published_is_recomputed_from_the_stored_numbers():
-    published = {"a": (1e-2, "paper"), "b": (0.999, "paper")}
-    runs = [run_record("a", 0, 5e-3), run_record("a", 1, 7e-3), run_record("b", 0, 0.998), run_record("c", 0, 0.1)]
+    published = {"a": (1e-2, "paper"), "b": (0.999, "paper"), "d": (None, "same PDE, figure not readable")}
+    runs = [run_record("a", 0, 5e-3), run_record("a", 1, 7e-3), run_record("b", 0, 0.998), run_record("c", 0, 0.1),
+            run_record("d", 0, 0.1)]
     rows = {r["problem"]: r for r in results_tables.summarise(runs, published)}
+    # a published row whose figure was not read: its note is shown, and nothing is judged
+    assert "beats_published" not in rows["d"] and rows["d"]["published_source"] == "same PDE, figure not readable"
+    assert rows["d"]["published_l2re"] is None
     assert rows["a"]["beats_published"] is True and rows["a"]["l2re_mean"] == pytest.approx(6e-3)
     assert rows["b"]["beats_published"] is False  # below the published figure, but no solution
     assert "beats_published" not in rows["c"] and rows["c"]["published_source"] == "none found"
