@@ -59,7 +59,7 @@ class Solution:
     def __call__(self, points) -> jax.Array:
         from .train import precision
 
-        with precision(self.config.model.dtype):
+        with precision(self.config.model.dtype, self.config.model.matmul_precision):
             return _predict(self.problem, self.model, self._points(points))
 
     def jet(self, points, *names):
@@ -69,7 +69,7 @@ class Solution:
 
         if not names:
             raise ValueError("jet needs at least one derivative name, e.g. solution.jet(points, 'u_xx')")
-        with precision(self.config.model.dtype):
+        with precision(self.config.model.dtype, self.config.model.matmul_precision):
             table = self.problem.namespace.table(names)
             fields = _fields(self.problem, self.model, self._points(points), table)
             out = {name: fields[name] for name in names}

@@ -152,6 +152,42 @@ def test_matmul_precision_is_resolved_and_recorded():
                                    "axis": None}
 
 
+SEEN_PRECISIONS = []
+
+
+class PrecisionSpy(Poisson1D):
+    """Poisson1D recording the matmul precision in force each time its network is traced
+    for a prediction (evaluation, plots, ``Solution(points)``)."""
+
+    def predict(self, model, xs):
+        import jax
+
+        SEEN_PRECISIONS.append(jax.config.jax_default_matmul_precision)
+        return super().predict(model, xs)
+
+
+def test_matmul_precision_reaches_evaluation_and_prediction():
+    """A GPU run measured its error with TF32 matmuls (an L2 floor near 3e-4 on a float32
+    network) while its steps ran at ``highest``: the run's precision must hold wherever its
+    network is evaluated."""
+    from pinnjax._solve import solve
+    from pinnjax.train import evaluate
+
+    SEEN_PRECISIONS.clear()
+    sol = solve(PrecisionSpy(), model={"width": 8, "depth": 2, "matmul_precision": "highest"},
+                train={"steps": 2, "scan_steps": 2}, sampling={"interior": 16, "boundary": 2},
+                eval={"points": 37, "every": 2})
+    assert SEEN_PRECISIONS and set(SEEN_PRECISIONS) == {"highest"}  # the evaluation during training
+    for call, expected in [
+        (lambda: sol(np.linspace(-1, 1, 5)[:, None]), "highest"),
+        (lambda: evaluate(sol.problem, sol.model, points=41, matmul_precision="highest"), "highest"),
+        (lambda: evaluate(sol.problem, sol.model, points=43, matmul_precision="default"), None),
+    ]:
+        SEEN_PRECISIONS.clear()
+        call()
+        assert SEEN_PRECISIONS == [expected]
+
+
 @pytest.mark.parametrize(("section", "message"), [
     ({"devices": 0}, "key 'distributed.devices' must be positive"),
     ({"devices": "half"}, "key 'distributed.devices': invalid value 'half'"),

@@ -118,7 +118,7 @@ def diagnose_run(run_dir, *, every_checkpoint: bool = False, settings: Settings 
     run_dir = pathlib.Path(run_dir)
     solution = load(run_dir)
     cfg = solution.config
-    with precision(cfg.model.dtype):
+    with precision(cfg.model.dtype, cfg.model.matmul_precision):
         spec = make_spec(solution.problem, cfg)
         states = [solution._state]
         if every_checkpoint:

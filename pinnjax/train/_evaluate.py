@@ -75,11 +75,13 @@ def model_dtype(model):
     return leaves[0].dtype if leaves else jnp.zeros(()).dtype
 
 
-def evaluate(problem, model, *, points: int = 10000) -> dict:
+def evaluate(problem, model, *, points: int = 10000, matmul_precision: str = "auto") -> dict:
     """L2 relative error and max error of `model` on the problem's evaluation set (reference
-    data, or `points` points with the exact solution); also ``eval_points``."""
+    data, or `points` points with the exact solution); also ``eval_points``.
+    `matmul_precision`: as ``model.matmul_precision`` (``auto``: ``highest`` on GPUs)."""
     dtype = model_dtype(model)
-    with precision(jnp.dtype(dtype).name):  # the evaluation points a run of this dtype uses
+    # the evaluation points a run of this dtype uses, with the run's matmul precision
+    with precision(jnp.dtype(dtype).name, matmul_precision):
         data = eval_set(problem, points, dtype=dtype)
         out = errors(problem, model, data)
     out["eval_points"] = 0 if data is None else int(data.points.shape[0])
@@ -134,7 +136,7 @@ def evaluate_run(problem, cfg, run_dir) -> dict:
 
     run_dir = pathlib.Path(os.fspath(run_dir))
     state, header = load_run_state(problem, cfg, run_dir)
-    out = evaluate(state.problem, state.model, points=cfg.eval.points)
+    out = evaluate(state.problem, state.model, points=cfg.eval.points, matmul_precision=cfg.model.matmul_precision)
     path = run_dir / "metrics.json"
     metrics = json.loads(path.read_text()) if path.is_file() else {}
     metrics.update(out)
@@ -144,6 +146,6 @@ def evaluate_run(problem, cfg, run_dir) -> dict:
     metrics["evaluated_step"] = header.get("step")
     write_json(path, metrics)
     if cfg.output.plots:
-        with precision(cfg.model.dtype):
+        with precision(cfg.model.dtype, cfg.model.matmul_precision):
             make_plots(state.problem, state.model, read_history(run_dir), run_dir, eval_points=cfg.eval.points)
     return metrics

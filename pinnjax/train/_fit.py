@@ -32,7 +32,7 @@ from ..io import (
 from ._evaluate import errors, eval_set, read_history
 from ._loss import laplacian_variance
 from ._mesh import describe, initialize_distributed, local, make_mesh, place, to_host, warn_unsplit
-from ._model import precision
+from ._model import precision, resolve_matmul_precision
 from ._phases import phase_index
 from ._plots import make_plots
 from ._resume import load_newest_state
@@ -116,15 +116,6 @@ def run_info() -> dict:
     }
 
 
-def resolve_matmul_precision(setting: str) -> str | None:
-    """``model.matmul_precision`` for this backend (None: JAX's default). ``auto`` is
-    ``highest`` on GPUs, whose default float32 matmul may round its inputs to TF32 (10-bit
-    mantissa), which the higher-order derivative groups cannot afford."""
-    if setting == "auto":
-        return "highest" if jax.default_backend() == "gpu" else None
-    return None if setting == "default" else setting
-
-
 def _make_bar(progress, total, start):
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
@@ -170,7 +161,7 @@ def fit_state(problem, cfg: RunConfig, run_dir=None, *, resume: bool = False, pr
     the points are split over a 1-D device mesh (``_mesh.py``); only process 0 writes the
     run folder."""
     initialize_distributed(cfg.distributed)  # before anything starts a backend in a multi-process run
-    with precision(cfg.model.dtype), chunking(cfg.derivatives.chunk):
+    with precision(cfg.model.dtype, cfg.model.matmul_precision), chunking(cfg.derivatives.chunk):
         return _fit(problem, cfg, run_dir, resume, progress)
 
 

@@ -31,16 +31,30 @@ def set_precision(dtype: str):
     raise ValueError(f"model.dtype must be 'float32' or 'float64', got {dtype!r}")
 
 
+def resolve_matmul_precision(setting: str | None) -> str | None:
+    """``model.matmul_precision`` for this backend (None: JAX's default). ``auto`` is
+    ``highest`` on GPUs, whose default float32 matmul may round its inputs to TF32 (10-bit
+    mantissa), which the higher-order derivative groups cannot afford."""
+    if setting == "auto":
+        return "highest" if jax.default_backend() == "gpu" else None
+    return None if setting in (None, "default") else setting
+
+
 @contextlib.contextmanager
-def precision(dtype: str):
+def precision(dtype: str, matmul: str | None = None):
     """The context a run works in, decided once where the run starts: 64-bit JAX on for a
     float64 run and off for a float32 one, for this thread and only while the context lasts
     (``jax.enable_x64``), so no library call changes the caller's process-wide settings and a
-    float32 run's numbers do not depend on them."""
+    float32 run's numbers do not depend on them. `matmul` (``model.matmul_precision``, None:
+    the backend's default) is the precision of every matmul traced inside: the training step,
+    and as much the evaluation and predictions of the trained network (on a GPU, an error
+    measured with TF32 matmuls has a floor near 1e-4 whatever the network)."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"model.dtype must be 'float32' or 'float64', got {dtype!r}")
+    resolved = resolve_matmul_precision(matmul)
     with jax.enable_x64(dtype == "float64"):
-        yield
+        with contextlib.nullcontext() if resolved is None else jax.default_matmul_precision(resolved):
+            yield
 
 
 def build_embedding(cfg: EmbeddingConfig | None, in_size: int, *, key, dtype, lower=None, upper=None):
