@@ -77,10 +77,11 @@ PUBLISHED_VANILLA = {"poisson2d_c": 6.94e-1, "poisson_boltzmann2d": 6.36e-1, "bu
 # The best L2 relative error published in 2025-2026 (late 2024 where that is lower) for the
 # same PDE, read in the paper's own text or in its authors' repository (the note says which):
 # problem -> (l2re, short source: authors, venue or arXiv id, year, table and method; note:
-# whether the setting matches ours, and how it differs). Shown beside the table for information, never judged against (that is PUBLISHED's
-# job). l2re None: papers on the same PDE are named, their settings checked against ours in
-# their authors' code, but no figure was read in their own text, so none is given; a figure is
-# never estimated or taken from a secondary source.
+# whether the setting matches ours, and how it differs). Shown beside the table for
+# information, never judged against (that is PUBLISHED's job). l2re None: papers on the same
+# PDE are named, their settings checked against ours in their authors' code, but no figure
+# was read in their own text, so none is given; a figure is never estimated or taken from a
+# secondary source.
 PUBLISHED_RECENT = {
     "burgers1d": (None, "Urban, Stefanou & Pons, JCP 523 (2025), arXiv:2405.04230, self-scaled BFGS/Broyden; "
                         "Kiyani et al., CMAME 446 (2025), arXiv:2501.16371, SSBroyden; Wang et al., NeurIPS 2025, "
