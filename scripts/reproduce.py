@@ -74,7 +74,7 @@ PUBLISHED = {
 # PINNacle's vanilla PINN on the same rows (the same Table 3): what its protocol gives there.
 PUBLISHED_VANILLA = {"poisson2d_c": 6.94e-1, "poisson_boltzmann2d": 6.36e-1, "burgers1d": 1.45e-2, "heat2d_lt": 9.99e-1}
 
-# The best L2 relative error published in 2025-2026 (late 2024 where that is lower) for the
+# The best L2 relative error published in 2025-2026 (2024 where no later one was read) for the
 # same PDE, read in the paper's own text or in its authors' repository (the note says which):
 # problem -> (l2re, short source: authors, venue or arXiv id, year, table and method; note:
 # whether the setting matches ours, and how it differs). Shown beside the table for

@@ -172,7 +172,7 @@ def render_accuracy(data) -> str:
         "",
         "\"best published\" and \"beaten?\" judge against the bar of issue 11: PINNacle's best method (Hao et al., "
         "NeurIPS 2024, Table 3). \"best 2025-26\" is, for information only, the lowest L2 relative error read in a "
-        "2025-2026 paper (late 2024 where that is lower) for the same PDE, in the paper's own text or its authors' "
+        "2025-2026 paper (a 2024 one where no later figure could be read, the source gives the year) for the same PDE, in the paper's own text or its authors' "
         "repository (the note says which), with the paper, its table and method, and how its setting differs from ours (`PUBLISHED_RECENT` in `scripts/reproduce.py`). \"not read\": papers on the "
         "same PDE are named, but no figure was read in their own text, so none is given; \"none recorded\": no such "
         "paper was identified.",
