@@ -41,6 +41,10 @@ def bilinear(grid, n, points):
     return (1 - fx) * (1 - fy) * v00 + fx * (1 - fy) * v10 + (1 - fx) * fy * v01 + fx * fy * v11
 
 
+def rms(values):
+    return float(np.sqrt(np.mean(values**2)))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=129, help="grid points per side")
@@ -71,7 +75,6 @@ def main(argv=None):
             t = step * dt
         ref = reference[:, round(target / 0.2)]
         fd = bilinear(u, args.n, nodes)
-        rms = lambda v: float(np.sqrt(np.mean(v**2)))  # noqa: E731
         diff = np.linalg.norm(fd - ref) / np.linalg.norm(ref)
         print(f"| {target:g} | {rms(ref):.3f} | {rms(fd):.3f} | {diff:.2e} |")
 

@@ -90,9 +90,10 @@ class ModelConfig(_PerType):
     # data never enters the interior through the constraint's g)
     hard_constraint: bool | str = _field(False, choices=("constant",))
     dtype: str = _field("float32", choices=("float32", "float64"))
-    # precision of the float32 matmuls of the compiled training step: auto = highest on GPUs
-    # (whose default may round through TF32 and spoil third- and fourth-order terms), the
-    # backend's default elsewhere
+    # precision of the float32 matmuls of the compiled training step and of the run's
+    # evaluation and predictions: auto = highest on GPUs (whose default may round through TF32
+    # and spoil third- and fourth-order terms, and the measured error), the backend's default
+    # elsewhere
     matmul_precision: str = _field("auto", choices=("auto", "default", "high", "highest"))
 
     KEYS: ClassVar = {"mlp": ("depth",), "modified_mlp": ("depth",), "pirate": ("blocks", "least_squares_init"), "resnet": ("blocks",)}
