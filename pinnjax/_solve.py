@@ -89,9 +89,12 @@ class Solution:
         if ckpt.exists():
             raise FileExistsError(f"{ckpt} exists: save to a new folder")
         run_dir.mkdir(parents=True, exist_ok=True)
-        spec = make_spec(self.problem, self.config)
-        meta = {"run": {k: self.metrics.get(k) for k in ("train_seconds", "adam_seconds", "lbfgs_seconds", "best_l2re")},
-                "phase": int(self._state.phase), "structure": structure(spec)}
+        if self.config.march.window is not None:  # a MarchState (pinnjax/train/_march.py)
+            meta = {"windows": self.model.count, "window_length": self.model.length}
+        else:
+            spec = make_spec(self.problem, self.config)
+            meta = {"run": {k: self.metrics.get(k) for k in ("train_seconds", "adam_seconds", "lbfgs_seconds", "best_l2re")},
+                    "phase": int(self._state.phase), "structure": structure(spec)}
         save_checkpoint(ckpt, self._state, step=step, metadata=meta)
         atomic_write_text(run_dir / "config.yaml", dump_config(self.config))
         write_json(run_dir / "metrics.json", self.metrics)

@@ -218,6 +218,20 @@ class DistributedConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MarchConfig:
+    """Time marching (pinnjax/train/_march.py): the time interval in windows of about
+    `window` time units (rounded so that equal windows tile it), one network per window, each
+    starting exactly where the one before ended. None: one network for the whole interval."""
+
+    window: float | None = _field(None, gt=0)
+    grid: int = _positive(64)  # fixed collocation points per spatial axis (a grid on a box)
+    first_steps: int = _nonnegative(4000)  # Adam steps of the first window
+    steps: int = _nonnegative(300)  # Adam steps of each later window (from the one before)
+    lbfgs_steps: int = _nonnegative(150)  # L-BFGS steps ending each window
+    heldout: int = _positive(4096)  # spatial points each window's held-out residual is measured on
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     problem: ProblemConfig
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -229,4 +243,5 @@ class RunConfig:
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     diagnostics: DiagnosticsConfig = dataclasses.field(default_factory=DiagnosticsConfig)
     distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
+    march: MarchConfig = dataclasses.field(default_factory=MarchConfig)
     seed: int = 0

@@ -236,7 +236,7 @@ _WARNED: set[str] = set()
 
 def _warn_fallback(model) -> None:
     name = getattr(model, "__qualname__", None) or type(model).__qualname__
-    if name in _WARNED:
+    if name in _WARNED or getattr(type(model), "autodiff_expected", False):
         return
     _WARNED.add(name)
     warnings.warn(

@@ -116,6 +116,15 @@ def load_run_state(problem, cfg, run_dir, *, checkpoint=None) -> tuple[TrainStat
     """The TrainState in the latest checkpoint of ``run_dir/checkpoints`` (or `checkpoint`)
     and its header. `problem` and `cfg` must be the ones the run was made with."""
     ckpt_dir = pathlib.Path(os.fspath(run_dir)) / "checkpoints"
+    if cfg.march.window is not None:  # a marched run's checkpoints hold a MarchState
+        from ._march import load_marched_state
+
+        with precision(cfg.model.dtype):
+            load = lambda p: load_marched_state(problem, cfg, p)  # noqa: E731
+            state, path = (load(checkpoint), checkpoint) if checkpoint is not None else load_newest_state(ckpt_dir, load)[:2]
+            if path is None:
+                raise FileNotFoundError(f"{run_dir}: no checkpoints in {ckpt_dir}")
+            return state, read_checkpoint_info(path)
     problem = constrained_problem(problem, cfg)
     with precision(cfg.model.dtype):
         spec = make_spec(problem, cfg)

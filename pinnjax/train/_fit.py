@@ -162,6 +162,10 @@ def fit_state(problem, cfg: RunConfig, run_dir=None, *, resume: bool = False, pr
     run folder."""
     initialize_distributed(cfg.distributed)  # before anything starts a backend in a multi-process run
     with precision(cfg.model.dtype, cfg.model.matmul_precision), chunking(cfg.derivatives.chunk):
+        if cfg.march.window is not None:  # window by window: _march.py
+            from ._march import march
+
+            return march(problem, cfg, run_dir, resume=resume, progress=progress)
         return _fit(problem, cfg, run_dir, resume, progress)
 
 
