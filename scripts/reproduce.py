@@ -107,8 +107,9 @@ QUICK = ["train.steps=1000", "train.lbfgs_steps=200", "eval.every=500", "train.c
 
 # PINNacle's own training protocol (Hao et al. 2024, section 4): a 5 x 100 tanh MLP, Adam at
 # lr 1e-3 for 20,000 iterations, 8,192 interior and 2,048 boundary points, no L-BFGS, no loss
-# weighting, soft boundary conditions (time-dependent problems: 2,048 initial points too):
-# what the framework alone gives, beside the family default recipe.
+# weighting, soft boundary conditions (time-dependent problems: 2,048 initial points too), one
+# network for the whole time interval (no marching): what the framework alone gives, beside
+# the family default recipe.
 PROTOCOLS = {
     "default": [],
     "pinnacle": [
@@ -117,7 +118,7 @@ PROTOCOLS = {
         "train.phases=[{optimiser: adam, steps: 20000}]",  # replaces a recipe's phases
         "train.lr=1e-3", "train.decay=none", "train.warmup_steps=0", "train.lbfgs_steps=0",
         "sampling.interior=8192", "sampling.boundary=2048", "sampling.initial=2048", "sampling.rad=false",
-        "loss.weights={}", "loss.balancing=none", "loss.causal=false",
+        "loss.weights={}", "loss.balancing=none", "loss.causal=false", "march.window=null",
     ],
 }
 
@@ -204,13 +205,17 @@ def recipe_chain(config: Path) -> str:
 
 def _quick(config: str, protocol: str) -> list[str]:
     """QUICK; for a recipe with train.phases, 1000 steps of its first phase and 200 of the
+    others; for a marched recipe, 1000 Adam steps in the first window, 100 + 50 L-BFGS in the
     others. A protocol fixes the optimiser (one Adam phase), so --quick only shortens it."""
     from pinnjax.config import load_config
 
     rest = [o for o in QUICK if not o.startswith(("train.steps=", "train.lbfgs_steps="))]
     if protocol != "default":
         return ["train.phases.0.steps=1000"] + rest
-    phases = load_config(ROOT / "configs" / f"{config}.yaml").train.phases
+    cfg = load_config(ROOT / "configs" / f"{config}.yaml")
+    if cfg.march.window is not None:  # a marched recipe: shorter windows' budgets
+        return ["march.first_steps=1000", "march.steps=100", "march.lbfgs_steps=50"] + rest
+    phases = cfg.train.phases
     if phases is None:
         return QUICK
     return [f"train.phases.{i}.steps={1000 if i == 0 else 200}" for i in range(len(phases))] + rest
@@ -254,12 +259,15 @@ def run_one(config: str, seed: int, out: Path, quick: bool, protocol: str, extra
 
 
 def expected_seconds(out: Path, protocol: str) -> dict:
-    """Each config's mean wall time in the last results file of `protocol` (none: unknown), so
-    that the longest runs start first and the parallel jobs end together."""
+    """Each config's mean wall time in the last results file of `protocol` (none: unknown, and
+    so first), so that the longest runs start first and the parallel jobs end together. A
+    config whose recipe chain has changed since counts as unknown."""
     old = load_json(out / ("accuracy.json" if protocol == "default" else f"accuracy_{protocol}.json")) or {}
     walls = {}
     for r in old.get("runs", []):
-        walls.setdefault(r["config"], []).append(r.get("wall_seconds") or 0.0)
+        path = ROOT / "configs" / f"{r['config']}.yaml"
+        if path.is_file() and r.get("recipe") == recipe_chain(path):
+            walls.setdefault(r["config"], []).append(r.get("wall_seconds") or 0.0)
     return {c: sum(w) / len(w) for c, w in walls.items()}
 
 

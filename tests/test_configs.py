@@ -35,6 +35,15 @@ D100_SIBLING = {name: name[: -len("1000")] + "100" for name in CONFIGS
                 if name.endswith("ball1000") and name[: -len("1000")] + "100" in CONFIGS}
 
 
+def cfg_time_interval(cfg):
+    """(t0, t1) of a config's problem."""
+    from pinnjax.cli._resolve import make_problem, resolve_problem_class
+
+    cls, _ = resolve_problem_class(cfg.problem.name, ROOT)
+    time = make_problem(cls, dict(cfg.problem.params)).domain.time
+    return time.t0, time.t1
+
+
 def test_every_config_is_smoke_tested():
     assert len(CONFIGS) >= 14
     assert len(D100_SIBLING) == 3  # allen_cahn, poisson, sine_gordon on the 1,000-ball
@@ -60,6 +69,13 @@ def test_config_smoke_run(name, tmp_path):
         smoke = [s for s in SMOKE if not s.startswith(("train.steps=", "train.lbfgs_steps="))]
         smoke += [f"train.phases.{i}.steps={4 if i == 0 else 2}" for i in range(len(phases))]
         expected = 4 + 2 * (len(phases) - 1)
+    march = load_config(path).march
+    if march.window is not None:  # a marched recipe: two windows of a few steps on a coarse grid
+        cfg = load_config(path)
+        t0, t1 = (float(v) for v in (cfg_time_interval(cfg)))
+        smoke = smoke + [f"march.window={(t1 - t0) / 2}", "march.grid=4", "march.heldout=16",
+                         "march.first_steps=4", "march.steps=2", "march.lbfgs_steps=2"]
+        expected = 2  # windows
     for s in smoke + [_size_override(path)]:
         args += ["--set", s]
     assert main(args) == 0

@@ -169,8 +169,10 @@ def test_tree_state_ignores_what_reproduce_writes_and_nothing_else(tmp_path, mon
 
 
 def test_runs_start_longest_first_and_rows_name_their_device(tmp_path, monkeypatch):
+    chain = {c: reproduce.recipe_chain(ROOT / "configs" / f"{c}.yaml") for c in ("poisson1d", "kdv")}
     (tmp_path / "accuracy.json").write_text(json.dumps({"runs": [
-        run_record("poisson1d", 0, 1e-3, wall_seconds=10.0), run_record("kdv", 0, 1e-3, wall_seconds=500.0)]}))
+        run_record("poisson1d", 0, 1e-3, wall_seconds=10.0, recipe=chain["poisson1d"]),
+        run_record("kdv", 0, 1e-3, wall_seconds=500.0, recipe=chain["kdv"])]}))
     started = []
 
     def fake_run_one(config, seed, out, *args):
@@ -347,3 +349,13 @@ def test_readme_compares_optimisers_side_by_side():
     assert "| method | poisson2d | wave1d |" in section and "**quick budgets**" not in section
     assert "| adam+lbfgs | 1.00e-03 (12 s) | 5.00e-01 (8 s) |" in section
     assert "| adam+engd | 2.00e-06 (30 s) | - |" in section
+
+
+def test_longest_runs_start_first_and_a_changed_recipe_counts_as_unknown(tmp_path):
+    """expected_seconds reads the last results file's walls only for configs whose recipe
+    chain is still the same; a changed or new config is unknown (and so starts first)."""
+    chain = reproduce.recipe_chain(ROOT / "configs" / "heat1d.yaml")
+    runs = [dict(config="heat1d", wall_seconds=100.0, recipe=chain), dict(config="heat1d", wall_seconds=200.0, recipe=chain),
+            dict(config="heat2d", wall_seconds=50.0, recipe="family_other.yaml < base.yaml")]
+    (tmp_path / "accuracy.json").write_text(json.dumps({"runs": runs}))
+    assert reproduce.expected_seconds(tmp_path, "default") == {"heat1d": 150.0}

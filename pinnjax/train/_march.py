@@ -469,6 +469,11 @@ def march(problem, cfg, run_dir, *, resume: bool, progress: bool):
         "window_length": setup.length,
         "grid_points": int(grid.shape[0]),
         "train_seconds": train_seconds,
+        # compilation happens inside the first two windows (the first and the later Adam
+        # budgets), so it is not timed apart; the rate is optimiser steps per second of the
+        # later windows
+        "compile_seconds": None,
+        "steps_per_second": _rate(history, m),
         "final_loss": history[-1]["loss"] if history else None,
         "heldout_loss_mean": float(np.mean(held)) if held else None,
         "heldout_loss_max": float(np.max(held)) if held else None,
@@ -481,6 +486,12 @@ def march(problem, cfg, run_dir, *, resume: bool, progress: bool):
         if cfg.output.plots:
             make_plots(problem, state.model, history, run_dir, eval_points=cfg.eval.points)
     return metrics, state, history
+
+
+def _rate(history, m) -> float | None:
+    """Median Adam + L-BFGS steps per second of the windows after the first two."""
+    later = [r["seconds"] for r in history[2:] if r["seconds"] > 0]
+    return float(np.median([(m.steps + m.lbfgs_steps) / t for t in later])) if later else None
 
 
 def load_marched_state(problem, cfg, path) -> MarchState:
