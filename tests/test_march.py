@@ -34,10 +34,10 @@ class LongHeat(pj.Problem):
 
 
 class Reaction2D(pj.Problem):
-    """u_t = 0.01 lap u + u (1 - u^2) sin(pi x) on [0, 1]^2 x [0, 1]: nonlinear, 2-D space,
-    no exact solution (for the derivative checks)."""
+    """u_t = 0.01 lap u + u (1 - u^2) sin(pi x) + 0.1 u_x on [0, 1]^2 x [0, 0.75]: nonlinear,
+    2-D space, no exact solution (for the derivative checks)."""
 
-    domain = pj.Box([0.0, 0.0], [1.0, 1.0]) * pj.TimeInterval(0.0, 1.0)
+    domain = pj.Box([0.0, 0.0], [1.0, 1.0]) * pj.TimeInterval(0.0, 0.75)
     needs = ("u", "u_t", "lap_u", "u_x")
     conditions = (pj.Dirichlet(0.0), pj.Initial(lambda x: jnp.sin(2 * jnp.pi * x[0]) * jnp.sin(jnp.pi * x[1])))
 
@@ -89,9 +89,9 @@ def test_carried_jets_and_residuals_match_jax_hessian(strict_jax, key):
     nonlinear 2-D problem after two windows."""
     problem = Reaction2D()
     cfg = config_from_dict({"problem": {"name": "x"}, "model": {"width": 8, "depth": 2, "dtype": "float64"},
-                            "march": {"window": 0.25, "grid": 6}})
+                            "march": {"window": 0.25, "grid": 4}})
     setup = _setup(problem, cfg)
-    space = grid_points(setup.space, 6, key=key, dtype=jnp.float64)
+    space = grid_points(setup.space, 4, key=key, dtype=jnp.float64)
     state = init_march_state(problem, cfg, setup, space, space)
     static = eqx.partition(state.model.template, eqx.is_array)[1]
     for k in range(2):  # two windows of random (untrained) networks, each its own
@@ -172,6 +172,33 @@ if __name__ == "__main__":
 """
 
 
+def test_resumed_march_equals_an_unbroken_one(tmp_path):
+    """A run folder cut back to its state after window 2 (what a run killed then leaves),
+    resumed, ends byte for byte where an unbroken run ends. (The SIGKILL version below is
+    marked slow: four processes, about a minute.)"""
+    import shutil
+
+    from pinnjax.train import fit
+
+    cfg = config_from_dict({"problem": {"name": "x"}, "model": {"width": 8, "depth": 2},
+                            "march": {"window": 0.7, "grid": 8, "first_steps": 40, "steps": 20,
+                                      "lbfgs_steps": 10, "heldout": 16},
+                            "eval": {"points": 200}, "output": {"plots": False, "keep_checkpoints": 10}})
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    fit(LongHeat(), cfg, whole)
+    shutil.copytree(whole, broken)
+    (broken / "checkpoints" / f"step_{3:08d}.eqx").unlink()  # three windows of 2/3
+    (broken / "metrics.json").unlink()
+    fit(LongHeat(), cfg, broken, resume=True)
+    a, ha = load_run_state(LongHeat(), cfg, whole)
+    b, hb = load_run_state(LongHeat(), cfg, broken)
+    assert ha["step"] == hb["step"] == 3 and ha["sha256"] == hb["sha256"]
+    assert [r["loss"] for r in read_history(broken)] == [r["loss"] for r in read_history(whole)]
+    with pytest.raises(FileExistsError, match="resume"):
+        fit(LongHeat(), cfg, whole)  # a finished folder is not overwritten
+
+
+@pytest.mark.slow
 def test_killed_and_resumed_march_equals_an_unbroken_one(tmp_path):
     """SIGKILL after window 1, resume, SIGKILL after window 3, resume to the end (5 windows):
     the final state equals an unbroken run's byte for byte, and the history is continued."""
