@@ -30,11 +30,11 @@ checkpoint is written after every window; ``resume`` continues after the last on
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import pathlib
 import sys
 import time
+import types
 from typing import Callable
 
 import equinox as eqx
@@ -44,7 +44,7 @@ import numpy as np
 import optax
 
 from ..derivatives import Jet, Request, closure, jet_add, jet_autodiff, jet_batch, jet_mul, restrict
-from ..geometry import Box, SpaceTime
+from ..geometry import Box, SpaceTime, TimeInterval
 from ..io import ProgressBar, atomic_write_text, checkpoint_path, prune_checkpoints, save_checkpoint
 from ..io import write_csv_rows, write_json
 from ..nn._filter import trainable_filter
@@ -148,9 +148,26 @@ class _Setup(eqx.Module):
     table: object = eqx.field(static=True)
 
 
+_SETUPS: dict = {}
+
+
 def _setup(problem, cfg) -> _Setup:
     """Check that `problem` can be marched and collect what marching needs; a MarchError
-    names the first thing that stands in the way."""
+    names the first thing that stands in the way. The same problem and window give the same
+    _Setup (its functions are part of the compiled steps' cache key, so a second run of the
+    same problem in one process compiles nothing again); a problem holding arrays is not
+    hashable and gets a fresh one."""
+    key = (problem, cfg.march.window, cfg.model.hard_constraint)
+    try:
+        return _SETUPS[key]
+    except TypeError:
+        return _build_setup(problem, cfg)
+    except KeyError:
+        _SETUPS[key] = setup = _build_setup(problem, cfg)
+        return setup
+
+
+def _build_setup(problem, cfg) -> _Setup:
     name = type(problem).__name__
     domain = problem.domain
     if not isinstance(domain, SpaceTime):
@@ -296,14 +313,8 @@ def initial_jets(setup: _Setup, space) -> Jet:
 def _window_problem_stub(problem, setup):
     """A stand-in with the window's domain (space * [0, h]), from which `build_model` takes
     the window network's input box and sizes."""
-    from ..geometry import TimeInterval
-
-    @dataclasses.dataclass(frozen=True)
-    class Stub:
-        domain: object
-        outputs: tuple
-
-    return Stub(SpaceTime(setup.space, TimeInterval(0.0, setup.length)), tuple(problem.outputs))
+    return types.SimpleNamespace(domain=SpaceTime(setup.space, TimeInterval(0.0, setup.length)),
+                                 outputs=tuple(problem.outputs))
 
 
 def init_march_state(problem, cfg, setup: _Setup, grid, heldout) -> MarchState:
