@@ -138,7 +138,6 @@ class _Setup(eqx.Module):
 
     space: eqx.Module  # the spatial domain
     t0: float = eqx.field(static=True)
-    t1: float = eqx.field(static=True)
     count: int = eqx.field(static=True)  # windows
     length: float = eqx.field(static=True)  # window length h
     initial: Callable = eqx.field(static=True)  # point -> (n_outputs,)
@@ -219,7 +218,7 @@ def _build_setup(problem, cfg) -> _Setup:
     def factor_fn(space):
         return jnp.stack([distances[o](space)[1] if o in distances else jnp.ones((), space.dtype) for o in outputs])
 
-    return _Setup(domain.space, t0, t1, count, length, initial_fn, factor_fn, request, closure(request), table)
+    return _Setup(domain.space, t0, count, length, initial_fn, factor_fn, request, closure(request), table)
 
 
 def grid_points(space, per_side: int, *, key, dtype) -> jax.Array:
