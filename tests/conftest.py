@@ -10,6 +10,13 @@ process-wide ``jax.config.update``s: other test files check float32 defaults.
 ``seed`` / ``key`` give each test its own seed, derived from ``PINNJAX_TEST_SEED`` (default 0)
 and the test id, printed in the report of a failing test. Rerunning the same test reproduces
 it; setting ``PINNJAX_TEST_SEED`` draws other inputs.
+
+The tests compile far more than they run (a smoke run compiles a training step for seconds and
+takes a few steps), so they ask LLVM for less optimisation of XLA's CPU code
+(``--xla_backend_optimization_level=0``, also in the ``XLA_FLAGS`` of the subprocesses they
+start). XLA's own graph passes are unchanged, and without fast math LLVM may not reorder
+floating-point operations at any level, so the numbers tested are the ones users get, to
+round-off. ``PINNJAX_TEST_XLA_OPT=default`` keeps XLA's default level.
 """
 
 import os
@@ -21,6 +28,8 @@ import pytest
 from pinnjax import use_fast_cpu_flags
 
 use_fast_cpu_flags()  # the XLA flags the pinnjax command runs under, so in-process and CLI runs agree
+if os.environ.get("PINNJAX_TEST_XLA_OPT") != "default" and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 BASE_SEED = int(os.environ.get("PINNJAX_TEST_SEED", "0"))
 _SEED = pytest.StashKey[int]()
