@@ -146,6 +146,32 @@ def test_a_failed_line_search_keeps_the_parameters(name, form):
         assert int(out.opt_state.failures) == 1 and float(out.opt_state.damping) == opt.damping * opt.increase
 
 
+def test_history_shows_the_damping_and_rejected_steps_of_a_gauss_newton_phase(tmp_path):
+    """An ENGD phase with one step size (`grid: 1`, the full Gauss-Newton step) rejects many
+    steps. A rejected step keeps the parameters and the points, so the next logged loss is the
+    same number: counting those repeats gives the rejected steps, and replaying them the
+    damping (times 10 after a rejection, / 10 after a success, never below 1e-10), to compare
+    with the columns history.csv has at every chunk end of the phase (none in the Adam phase)."""
+    phases = [{"optimiser": "adam", "steps": 10}, {"optimiser": "engd", "steps": 30, "grid": 1}]
+    fit(Poisson1D(), _cfg(train={"phases": phases, "log_every": 1, "scan_steps": 5}), tmp_path / "run")
+    rows = read_history(tmp_path / "run")
+    loss = {r["step"]: r["loss"] for r in rows}
+    assert all("damping" not in r for r in rows if r["phase"] == "adam")
+    shown = [r for r in rows if "damping" in r]
+    assert [r["step"] for r in shown] == [15, 20, 25, 30, 35, 40]
+    rejected, damping, expected = 0, 1e-10, {}
+    for s in range(11, 40):  # step s's outcome shows in the loss logged at s + 1
+        failed = loss[s + 1] == loss[s]
+        rejected += failed
+        damping = damping * 10 if failed else max(damping / 10, 1e-10)
+        expected[s] = (rejected, damping)
+    checked = [r for r in shown if r["step"] < 40]
+    assert 0 < expected[39][0] < 29  # some steps rejected, some taken
+    for r in checked:
+        assert r["rejected_steps"] == expected[r["step"]][0], r
+        np.testing.assert_allclose(r["damping"], expected[r["step"]][1], rtol=1e-12)
+
+
 # --- residual Jacobian --------------------------------------------------------------------
 
 

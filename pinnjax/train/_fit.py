@@ -39,6 +39,7 @@ from ._resume import load_newest_state
 from ._spec import TrainSpec, constrained_problem, learning_rate, make_spec
 from ._state import TrainState, init_state, load_state, split_params, structure
 from ._step import phase_chunk, start_phase
+from .optimisers._gauss_newton import damping_record
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -249,6 +250,8 @@ def _fit(problem, cfg, run_dir, resume, progress):
                 s = step + j + 1
                 if s % t.log_every == 0 or s in spec.phase_ends or (s == end and evaluate_now):
                     history.append(_row(spec, s, phase, totals[j], terms[j], weights[j], elapsed0 + dt * (j + 1) / n))
+            if history and history[-1]["step"] == end:  # LM / ENGD: the damping and rejected steps
+                history[-1].update(damping_record(state.opt_state))
             run["train_seconds"] += dt
             run["phase_seconds"][index] += dt
             if n == spec.scan_steps:

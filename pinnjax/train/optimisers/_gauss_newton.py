@@ -146,6 +146,15 @@ class DampingState(NamedTuple):
     failures: jax.Array  # steps in this phase that did not lower the loss (int32)
 
 
+def damping_record(opt_state) -> dict:
+    """What a history row shows of a Gauss-Newton phase's state (other phases: nothing): the
+    damping now and the steps of the phase rejected so far. A run stuck at a high loss with a
+    damping grown by orders of magnitude is one whose steps keep failing."""
+    if not isinstance(opt_state, DampingState):
+        return {}
+    return {"damping": float(opt_state.damping), "rejected_steps": int(opt_state.failures)}
+
+
 def next_damping(state: DampingState, ok, after_success, after_failure, low, high) -> DampingState:
     """The damping `after_success` (a step that lowered the loss) or `after_failure` (counted),
     kept in [low, high]."""
