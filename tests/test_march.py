@@ -4,6 +4,8 @@ model in float64, and a SIGKILLed run resumed against an unbroken one."""
 
 from __future__ import annotations
 
+import shutil
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -12,7 +14,7 @@ import pytest
 
 import pinnjax as pj
 from pinnjax.config import ConfigError, config_from_dict
-from pinnjax.train import load_run_state, read_history
+from pinnjax.train import fit, load_run_state, read_history
 from pinnjax.train._march import MarchError, _advance, _residuals, _setup, grid_points, init_march_state, initial_jets
 
 from test_train import _leaves_equal, kill_twice_and_finish
@@ -176,10 +178,6 @@ def test_resumed_march_equals_an_unbroken_one(tmp_path):
     """A run folder cut back to its state after window 2 (what a run killed then leaves),
     resumed, ends byte for byte where an unbroken run ends. (The SIGKILL version below is
     marked slow: four processes, about a minute.)"""
-    import shutil
-
-    from pinnjax.train import fit
-
     cfg = config_from_dict({"problem": {"name": "x"}, "model": {"width": 8, "depth": 2},
                             "march": {"window": 0.7, "grid": 8, "first_steps": 40, "steps": 20,
                                       "lbfgs_steps": 10, "heldout": 16},
