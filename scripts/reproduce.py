@@ -5,6 +5,7 @@ renders every table from its JSON.
     python scripts/reproduce.py --quick                    # reduced budgets, marked in the table
     python scripts/reproduce.py --configs poisson1d heat1d --seeds 0 1 2 --merge
     python scripts/reproduce.py --protocol pinnacle        # the PINNacle rows under PINNacle's protocol
+    python scripts/reproduce.py --configs heat2d_lt --merge --resume   # continue what a killed invocation left
     python scripts/reproduce.py --run derivatives          # scripts/bench_derivatives.py -> derivatives.{json,md}
     python scripts/reproduce.py --run peers                # scripts/bench_peers.py -> peers.{json,md}
     python scripts/reproduce.py --run regularisation       # scripts/regularisation.py -> regularisation.{json,md}
@@ -53,6 +54,7 @@ README = ROOT / "README.md"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import results_tables as tables  # noqa: E402
+from pinnjax.io import atomic_write_text  # noqa: E402
 
 # Best published L2 relative errors on the same problem definitions. PINNacle: Hao et al.,
 # "PINNacle: A Comprehensive Benchmark of Physics-Informed Neural Networks for Solving PDEs",
@@ -180,6 +182,10 @@ def library_versions(names=("jax", "jaxlib", "equinox", "optax", "numpy", "folx"
     return out
 
 
+def _load_average():
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
 def provenance(command: str, state, started: float, t0: float, *, device=None, versions=None) -> dict:
     """`state`: (commit, clean) as `tree_state` found it when the invocation started."""
     commit, clean = state
@@ -187,7 +193,7 @@ def provenance(command: str, state, started: float, t0: float, *, device=None, v
         "commit": commit, "tree_clean": clean, "command": command,
         "date": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "hardware": hardware(device), "versions": versions or library_versions(),
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "load_average_at_start": _load_average(),
         "wall_seconds": time.perf_counter() - t0,
     }
 
@@ -224,32 +230,106 @@ def _quick(config: str, protocol: str) -> list[str]:
 # --- accuracy runs ------------------------------------------------------------------------------
 
 
-def run_one(config: str, seed: int, out: Path, quick: bool, protocol: str, extra: list[str], command: str, state) -> dict:
+# Each run folder's ledger: the commit and overrides it started with, and every invocation
+# that worked on it (so that `--resume` can continue it, and its row can say so).
+LEDGER = "reproduce_run.json"
+
+
+def _alive(pid, run_dir: Path) -> bool:
+    """Whether process `pid` still runs and works on `run_dir` (an orphan of a killed invocation)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, TypeError):
+        return False
+    return str(run_dir) in cmdline
+
+
+def _ledger_to_continue(run_dir: Path, config: str, overrides: list[str], state) -> dict | None:
+    """The ledger of the run in `run_dir` if `--resume` may continue it, None if there is none;
+    exits naming the reason where a run is there but continuing it would mix two code states."""
+    ledger = load_json(run_dir / LEDGER)
+    if ledger is None:
+        return None
+    commit, clean = state
+    if not (clean and ledger["tree_clean"] and ledger["commit"] == commit):
+        then = f"{(ledger['commit'] or '?')[:10]} ({'clean' if ledger['tree_clean'] else 'uncommitted changes'})"
+        now = f"{(commit or '?')[:10]} ({'clean' if clean else 'uncommitted changes'})"
+        raise SystemExit(f"reproduce --resume: {run_dir} was started at {then}, the tree is now at {now}; "
+                         "a resumed run must continue on the same clean commit (rerun without --resume to start afresh)")
+    if (ledger["config"], ledger["overrides"]) != (config, overrides):
+        raise SystemExit(f"reproduce --resume: {run_dir} was started with overrides {ledger['overrides']}, "
+                         f"this invocation gives {overrides}; rerun without --resume to start afresh")
+    last = ledger["invocations"][-1] if ledger["invocations"] else {}
+    if "returncode" not in last and _alive(last.get("pid"), run_dir):
+        raise SystemExit(f"reproduce --resume: process {last['pid']} is still working on {run_dir}; stop it first")
+    return ledger
+
+
+def _close_interrupted(ledger: dict, run_dir: Path):
+    """Give an invocation that was killed (no return code) the wall time up to its last
+    checkpoint: the work after it is lost and done again by the next invocation."""
+    newest = max((f.stat().st_mtime for f in (run_dir / "checkpoints").glob("*")), default=None) \
+        if (run_dir / "checkpoints").is_dir() else None
+    for inv in ledger["invocations"]:
+        if "returncode" not in inv:
+            inv["interrupted"] = True
+            inv["wall_seconds"] = max(0.0, newest - inv["started"]) if newest else 0.0
+            inv["returncode"] = None
+
+
+def run_one(config: str, seed: int, out: Path, quick: bool, protocol: str, extra: list[str], command: str, state,
+            resume: bool = False) -> dict:
+    """One accuracy run into ``out/runs/<config>-seed<seed>``. A rerun starts clean, so it gives
+    the same numbers; with `resume`, a run an interrupted invocation left there is continued
+    from its last checkpoint (a finished one is kept), on the same clean commit only."""
     suffix = ("-quick" if quick else "") + ("" if protocol == "default" else f"-{protocol}")
     run_dir = out / "runs" / f"{config}-seed{seed}{suffix}"
-    if run_dir.exists():  # a rerun starts clean, so it gives the same numbers
-        shutil.rmtree(run_dir)
     config_path = ROOT / "configs" / f"{config}.yaml"
-    cmd = [sys.executable, "-m", "pinnjax", "run", str(config_path), "--out", str(run_dir), "--set", f"seed={seed}"]
-    for o in PROTOCOLS[protocol] + (_quick(config, protocol) if quick else []) + extra:
-        cmd += ["--set", o]
-    started, t0 = time.time(), time.perf_counter()
-    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    overrides = [f"seed={seed}"] + PROTOCOLS[protocol] + (_quick(config, protocol) if quick else []) + extra
+    ledger = _ledger_to_continue(run_dir, config, overrides, state) if resume else None
+    if ledger is None:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        ledger = dict(config=config, overrides=overrides, commit=state[0], tree_clean=state[1], invocations=[])
+    _close_interrupted(ledger, run_dir)
+    stderr = ""
+    last = ledger["invocations"][-1] if ledger["invocations"] else {}
+    if not (last.get("returncode") == 0 and (run_dir / "metrics.json").exists()):  # not finished yet
+        if any((run_dir / "checkpoints").glob("*")):
+            cmd = [sys.executable, "-m", "pinnjax", "resume", str(run_dir)]
+        else:
+            cmd = [sys.executable, "-m", "pinnjax", "run", str(config_path), "--out", str(run_dir)]
+            for o in overrides:
+                cmd += ["--set", o]
+        started, t0 = time.time(), time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        ledger["invocations"].append(dict(command=command, started=started, pid=proc.pid,
+                                          resumed=cmd[3] == "resume", load_average_at_start=_load_average()))
+        atomic_write_text(run_dir / LEDGER, json.dumps(ledger, indent=2) + "\n")
+        _, stderr = proc.communicate()
+        ledger["invocations"][-1].update(wall_seconds=time.perf_counter() - t0, returncode=proc.returncode)
+        atomic_write_text(run_dir / LEDGER, json.dumps(ledger, indent=2) + "\n")
+    first, last = ledger["invocations"][0], ledger["invocations"][-1]
     rec = dict(config=config, seed=seed, protocol=protocol, quick=quick, overrides=PROTOCOLS[protocol] + extra,
-               recipe=recipe_chain(config_path), returncode=proc.returncode)
+               recipe=recipe_chain(config_path), returncode=last["returncode"])
     metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
     device = metrics.get("device")
     if device and metrics.get("device_kind"):
         device = f"{device} ({metrics['device_kind']})"
-    rec["provenance"] = provenance(command, state, started, t0, device=device,
+    rec["provenance"] = provenance(first["command"], state, first["started"], time.perf_counter(), device=device,
                                    versions={**library_versions(), **metrics.get("versions", {})})
-    rec["provenance"]["load_average_at_start"] = load
+    rec["provenance"]["load_average_at_start"] = first["load_average_at_start"]
+    rec["provenance"]["wall_seconds"] = sum(inv["wall_seconds"] for inv in ledger["invocations"])
+    if len(ledger["invocations"]) > 1:
+        rec["provenance"]["invocations"] = [
+            {k: inv[k] for k in ("command", "wall_seconds", "resumed")} | {"interrupted": bool(inv.get("interrupted"))}
+            for inv in ledger["invocations"]]
     rec["wall_seconds"] = rec["provenance"]["wall_seconds"]
     if (run_dir / "config.yaml").exists():
         rec["resolved_config"] = yaml.safe_load((run_dir / "config.yaml").read_text())
-    if proc.returncode != 0 or not metrics:
-        rec["error"] = (proc.stderr.strip().splitlines() or ["no metrics.json written"])[-1]
+    if last["returncode"] != 0 or not metrics:
+        rec["error"] = (stderr.strip().splitlines() or ["no metrics.json written"])[-1]
         return rec
     rec.update({k: metrics.get(k) for k in ("l2re", "best_l2re", "steps", "train_seconds", "steps_per_second")})
     for k, v in metrics.items():
@@ -278,7 +358,7 @@ def run_accuracy(args, command: str, state):
     jobs.sort(key=lambda job: -expected.get(job[0], float("inf")))  # longest first
     records = []
     with futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futs = [pool.submit(run_one, c, s, out, args.quick, args.protocol, args.set, command, state) for c, s in jobs]
+        futs = [pool.submit(run_one, c, s, out, args.quick, args.protocol, args.set, command, state, args.resume) for c, s in jobs]
         for f in futures.as_completed(futs):
             rec = f.result()
             records.append(rec)
@@ -471,6 +551,9 @@ def main(argv=None):
     p.add_argument("--set", action="append", default=[], help="extra override for every run (recorded per run)")
     p.add_argument("--merge", action="store_true", help="keep the runs of other problems already in the JSON "
                    "(--run highdim: keep its cost part, rerun the accuracy part)")
+    p.add_argument("--resume", action="store_true", help="continue the run folders an interrupted invocation "
+                   "left in OUT/runs (same clean commit and overrides): finished runs are kept, the others resume "
+                   "from their last checkpoint; their rows record every invocation")
     args = p.parse_args(argv)
     args.configs = args.configs or (PINNACLE_CONFIGS if args.protocol == "pinnacle" else DEFAULT_CONFIGS)
     out = Path(args.out)

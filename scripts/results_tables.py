@@ -37,7 +37,8 @@ def provenance_text(prov) -> str:
     if not prov or not prov.get("commit"):
         return LEGACY
     state = "clean tree" if prov.get("tree_clean") else "**uncommitted changes**"
-    return f"`{prov['commit'][:10]}`, {state}"
+    resumed = f", resumed ({len(prov['invocations'])} invocations)" if prov.get("invocations") else ""
+    return f"`{prov['commit'][:10]}`, {state}{resumed}"
 
 
 def device_text(prov) -> str:

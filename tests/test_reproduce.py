@@ -146,6 +146,47 @@ def test_an_accuracy_run_records_its_provenance(tmp_path):
     assert "`" + prov["commit"][:10] + "`" in (tmp_path / "accuracy.md").read_text()
 
 
+def test_resume_continues_an_interrupted_run_to_the_unbroken_result(tmp_path, monkeypatch):
+    """A run folder cut back to what a killed invocation leaves (its first checkpoint, no
+    metrics, an invocation without return code) is resumed by --resume to the numbers of an
+    unbroken run; its row records both invocations. A finished run is kept, and a run made on
+    another commit is refused."""
+    monkeypatch.setattr(reproduce, "tree_state", lambda: ("c0ffee" * 6 + "c0ff", True))
+    tiny = ["train.phases.0.steps=20", "train.phases.1.steps=10", "train.phases.1.resample_every=5",
+            "train.scan_steps=10", "train.checkpoint_every=10", "output.keep_checkpoints=5", "eval.every=10", "eval.points=64", "sampling.interior=32",
+            "sampling.boundary=2", "model.width=8", "model.depth=1", "output.plots=false"]
+    argv = ["--configs", "poisson1d", "--seeds", "3", "--jobs", "1", "--resume"] + [a for o in tiny for a in ("--set", o)]
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    assert reproduce.main(argv + ["--out", str(whole)]) == 0
+    shutil.copytree(whole, broken)
+    run_dir = broken / "runs" / "poisson1d-seed3"
+    for step in (20, 30):  # a run killed after its first checkpoint
+        (run_dir / "checkpoints" / f"step_{step:08d}.eqx").unlink()
+    (run_dir / "metrics.json").unlink()
+    ledger = json.loads((run_dir / reproduce.LEDGER).read_text())
+    del ledger["invocations"][0]["returncode"], ledger["invocations"][0]["wall_seconds"]
+    (run_dir / reproduce.LEDGER).write_text(json.dumps(ledger))
+    assert reproduce.main(argv + ["--out", str(broken)]) == 0
+    (a,), (b,) = (json.loads((d / "accuracy.json").read_text())["runs"] for d in (whole, broken))
+    assert a["l2re"] == b["l2re"] and a["steps"] == b["steps"] == 30
+    invocations = b["provenance"]["invocations"]
+    assert [i["resumed"] for i in invocations] == [False, True] and invocations[0]["interrupted"]
+    assert b["wall_seconds"] == pytest.approx(sum(i["wall_seconds"] for i in invocations))
+    assert "resumed (2 invocations)" in (broken / "accuracy.md").read_text() and "invocations" not in a["provenance"]
+
+    history = (run_dir / "history.csv").read_text()
+    assert reproduce.main(argv + ["--out", str(broken)]) == 0  # finished: kept, not run again
+    assert (run_dir / "history.csv").read_text() == history
+    assert len(json.loads((run_dir / reproduce.LEDGER).read_text())["invocations"]) == 2
+
+    monkeypatch.setattr(reproduce, "tree_state", lambda: ("beef" * 10, True))
+    with pytest.raises(SystemExit, match="was started at c0ffeec0ff .clean., the tree is now at beefbeefbe"):
+        reproduce.main(argv + ["--out", str(broken)])
+    monkeypatch.setattr(reproduce, "tree_state", lambda: ("c0ffee" * 6 + "c0ff", True))
+    with pytest.raises(SystemExit, match="started with overrides"):
+        reproduce.main(argv + ["--out", str(broken), "--set", "train.lr=0.01"])
+
+
 def test_tree_state_ignores_what_reproduce_writes_and_nothing_else(tmp_path, monkeypatch):
     def sh(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
@@ -225,12 +266,14 @@ def test_readme_lists_product_network_speedups_when_recorded():
 def test_quick_pinnacle_protocol_adds_no_lbfgs(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_run(cmd, **kwargs):
-        if "pinnjax" in cmd:  # not the hardware probe (`uname -p`, on first use of platform.processor)
-            seen["cmd"] = cmd
-        return subprocess.CompletedProcess(cmd, 1, "", "stopped by the test")
+    class StoppedRun:  # the run's process, stopped before it trains
+        def __init__(self, cmd, **kwargs):
+            seen["cmd"], self.pid, self.returncode = cmd, None, 1
 
-    monkeypatch.setattr(reproduce.subprocess, "run", fake_run)
+        def communicate(self):
+            return "", "stopped by the test"
+
+    monkeypatch.setattr(reproduce.subprocess, "Popen", StoppedRun)
     rec = reproduce.run_one("burgers1d", 0, tmp_path, True, "pinnacle", [], "cmd", ("abc", True))
     sets = [seen["cmd"][i + 1] for i, a in enumerate(seen["cmd"]) if a == "--set"]
     assert "train.lbfgs_steps=0" in sets and not any(s.startswith("train.lbfgs_steps=2") for s in sets)
