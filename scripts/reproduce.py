@@ -196,7 +196,7 @@ def _load_average():
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
-def provenance(command: str, state, started: float, t0: float, *, device=None, versions=None) -> dict:
+def provenance(command: str, state, started: float, wall_seconds: float, *, device=None, versions=None) -> dict:
     """`state`: (commit, clean) as `tree_state` found it when the invocation started."""
     commit, clean = state
     return {
@@ -204,7 +204,7 @@ def provenance(command: str, state, started: float, t0: float, *, device=None, v
         "date": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "hardware": hardware(device), "versions": versions or library_versions(),
         "load_average_at_start": _load_average(),
-        "wall_seconds": time.perf_counter() - t0,
+        "wall_seconds": wall_seconds,
     }
 
 
@@ -327,10 +327,10 @@ def run_one(config: str, seed: int, out: Path, quick: bool, protocol: str, extra
     device = metrics.get("device")
     if device and metrics.get("device_kind"):
         device = f"{device} ({metrics['device_kind']})"
-    rec["provenance"] = provenance(first["command"], state, first["started"], time.perf_counter(), device=device,
+    wall = sum(inv["wall_seconds"] for inv in ledger["invocations"])
+    rec["provenance"] = provenance(first["command"], state, first["started"], wall, device=device,
                                    versions={**library_versions(), **metrics.get("versions", {})})
     rec["provenance"]["load_average_at_start"] = first["load_average_at_start"]
-    rec["provenance"]["wall_seconds"] = sum(inv["wall_seconds"] for inv in ledger["invocations"])
     if len(ledger["invocations"]) > 1:
         rec["provenance"]["invocations"] = [
             {k: inv[k] for k in ("command", "wall_seconds", "resumed")} | {"interrupted": bool(inv.get("interrupted"))}
@@ -417,7 +417,7 @@ def run_benchmark(name: str, args, command: str, state):
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
             raise SystemExit(f"reproduce: {script} failed; results/{name}.json left as it was")
         data = json.loads(tmp_json.read_text())
-    data["provenance"] = provenance(command, state, started, t0)
+    data["provenance"] = provenance(command, state, started, time.perf_counter() - t0)
     write_result(name, data, Path(args.out))
 
 
